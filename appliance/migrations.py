@@ -1,0 +1,172 @@
+"""Numbered schema migrations of the local store, run in order at start-up.
+
+Each migration is a small function recorded in ``meta.schema_version`` once applied. Never edit
+a migration that has shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlite_utils
+from loguru import logger
+
+
+M001_INITIAL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('gallery_version', '0');
+
+        CREATE TABLE persons (
+            id TEXT PRIMARY KEY,                 -- uuid
+            name TEXT NOT NULL,
+            external_id TEXT UNIQUE,             -- employee number, badge id, folder name
+            active INTEGER NOT NULL DEFAULT 1,
+            valid_from TEXT,                     -- UTC ISO-8601 or NULL (no lower bound)
+            valid_until TEXT,                    -- UTC ISO-8601 or NULL (no upper bound)
+            schedule_id TEXT REFERENCES schedules(id) ON DELETE SET NULL,
+            notes TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,  -- tombstone kept until sync pushed it
+            dirty INTEGER NOT NULL DEFAULT 1,    -- changed here, not yet pushed
+            central_version INTEGER              -- change number last seen from the centre
+        );
+
+        CREATE TABLE faces (
+            id TEXT PRIMARY KEY,
+            person_id TEXT NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+            embedding BLOB NOT NULL,             -- float32 x 128, little endian
+            model TEXT NOT NULL,
+            quality REAL,
+            photo_path TEXT,                     -- only when FACEGATE_STORE_ENROL_PHOTOS
+            created_at TEXT NOT NULL,
+            dirty INTEGER NOT NULL DEFAULT 1,
+            central_version INTEGER
+        );
+        CREATE INDEX faces_person ON faces(person_id);
+
+        CREATE TABLE schedules (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            windows TEXT NOT NULL DEFAULT '[]',  -- JSON [{"days": [0..6], "start": "HH:MM", "end": "HH:MM"}]
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            dirty INTEGER NOT NULL DEFAULT 1,
+            central_version INTEGER
+        );
+
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,                 -- uuid made here: idempotent push
+            ts TEXT NOT NULL,                    -- UTC ISO-8601
+            door TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            person_id TEXT,
+            person_name TEXT,
+            distance REAL,
+            reason TEXT,
+            track_id INTEGER,
+            snapshot_path TEXT,
+            details TEXT,                        -- JSON, optional
+            synced INTEGER NOT NULL DEFAULT 0,
+            sync_error TEXT                      -- set when the centre refused the row
+        );
+        CREATE INDEX events_ts ON events(ts);
+        CREATE INDEX events_unsynced ON events(synced) WHERE synced = 0;
+        CREATE INDEX events_person ON events(person_id, ts);
+
+        CREATE TABLE commands (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,                  -- unlock, reload
+            args TEXT NOT NULL DEFAULT '{}',
+            requested_by TEXT,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',  -- pending, done, failed, expired
+            result TEXT,
+            done_at TEXT
+        );
+        CREATE INDEX commands_pending ON commands(status) WHERE status = 'pending';
+
+        CREATE TABLE device_status (
+            component TEXT PRIMARY KEY,          -- appliance, sync
+            status TEXT NOT NULL,                -- JSON
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+            token_hash TEXT NOT NULL UNIQUE,     -- sha256 of the token; the token is never stored
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        );
+
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts TEXT NOT NULL,
+            actor TEXT NOT NULL,                 -- token name, "cli", "sync"
+            action TEXT NOT NULL,
+            target TEXT,
+            details TEXT
+        );
+
+        CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT);
+
+        -- Any change to who may enter bumps the gallery version; the appliance polls it about
+        -- once a second and rebuilds its in-memory gallery, whoever made the change.
+        CREATE TRIGGER persons_ins AFTER INSERT ON persons BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+        CREATE TRIGGER persons_upd AFTER UPDATE ON persons BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+        CREATE TRIGGER persons_del AFTER DELETE ON persons BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+        CREATE TRIGGER faces_ins AFTER INSERT ON faces BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+        CREATE TRIGGER faces_del AFTER DELETE ON faces BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+        CREATE TRIGGER schedules_upd AFTER UPDATE ON schedules BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+        CREATE TRIGGER schedules_del AFTER DELETE ON schedules BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
+"""
+
+#: The SQL scripts, in order; migration N is MIGRATIONS[N - 1].
+MIGRATIONS: list[str] = [
+    M001_INITIAL,
+]
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    if "meta" not in db.table_names():
+        return 0
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply the missing migrations, each in its own transaction; return the schema version."""
+    current = schema_version(db)
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema {current} is newer than this program knows ({len(MIGRATIONS)}); "
+            "upgrade the software before using this data folder"
+        )
+    for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        # executescript() commits whatever is pending first and then runs statements one by one,
+        # so the explicit BEGIN/COMMIT is what makes one migration all-or-nothing.
+        try:
+            db.conn.executescript(
+                "BEGIN IMMEDIATE;\n"
+                + script
+                + "\nINSERT INTO meta (key, value) VALUES ('schema_version', '"
+                + str(number)
+                + "') ON CONFLICT(key) DO UPDATE SET value = excluded.value;\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise
+        logger.info("store migrated to schema {}", number)
+    return len(MIGRATIONS)

@@ -1,0 +1,161 @@
+"""The one typed settings object of the kiosk.
+
+Every setting comes from the environment or ``.env`` with the ``FACEGATE_`` prefix, is validated
+once at start-up, and a bad value stops start-up with a message that names the setting. Defaults
+live here and nowhere else; ``.env.example`` documents each one (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FACEGATE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # --- storage -------------------------------------------------------------------------------
+    data_dir: Path = Field(Path("./data"), description="SQLite file, snapshots and runtime files")
+    store_enrol_photos: bool = Field(False, description="keep enrolment photos (biometric data!)")
+    store_event_snapshots: bool = Field(False, description="keep a JPEG face crop per decision")
+
+    # --- camera and door identity --------------------------------------------------------------
+    camera_source: str = Field(
+        "0", description="camera index, /dev/videoN, rtsp:// or http:// URL, video file or folder"
+    )
+    door_name: str = Field("front-door", min_length=1, description="this door's name in the log")
+    door_timezone: str = Field("UTC", description="IANA time zone used by weekly schedules")
+
+    # --- recognition ---------------------------------------------------------------------------
+    match_threshold: float = Field(0.5, gt=0, lt=1.5, description="max face distance for a match")
+    match_margin: float = Field(
+        0.05, ge=0, lt=1, description="min distance gap between best and second-best person"
+    )
+    votes_needed: int = Field(2, ge=1, description="k: agreeing encodings needed in a track")
+    votes_window: int = Field(4, ge=1, description="n: the last n encodings of a track vote")
+    cooldown_seconds: float = Field(8.0, ge=0, description="no second grant of a person within")
+    detect_width: int = Field(640, ge=160, description="frames are downscaled to this width")
+    detect_upsample: int = Field(0, ge=0, le=2, description="HOG upsampling (finds smaller faces)")
+    detect_every: int = Field(2, ge=1, description="run the detector on every Nth changed frame")
+    reencode_ms: int = Field(250, ge=0, description="re-encode a decided track at most this often")
+    min_face_px: int = Field(40, ge=20, description="smaller faces are not encoded")
+    min_sharpness: float = Field(
+        15.0, ge=0, description="min variance of the Laplacian of a face crop (blur check)"
+    )
+    motion_threshold: float = Field(
+        2.0, ge=0, description="mean abs pixel change (0-255) below which a frame is skipped"
+    )
+    liveness: Literal["off", "motion", "strict"] = Field(
+        "motion", description="anti-spoofing: off, motion (non-rigid landmarks) or strict"
+    )
+
+    # --- door hardware -------------------------------------------------------------------------
+    pin_factory: str = Field(
+        "auto", description="auto, mock, or a gpiozero factory: lgpio, rpigpio, pigpio, native"
+    )
+    relay_pin: str = Field("GPIO17", description="GPIO pin driving the lock relay")
+    relay_active_high: bool = Field(True, description="relay energises on a high level")
+    lock_type: Literal["fail_secure", "fail_safe"] = Field(
+        "fail_secure",
+        description="fail_secure: energise relay to unlock; fail_safe: energise to hold locked",
+    )
+    unlock_seconds: float = Field(3.0, gt=0, le=60, description="relay pulse length")
+    door_contact_pin: str | None = Field(None, description="door contact switch (closed = shut)")
+    exit_button_pin: str | None = Field(None, description="request-to-exit button")
+    led_pin: str | None = Field(None, description="status LED")
+    buzzer_pin: str | None = Field(None, description="buzzer for denials and alarms")
+    held_open_seconds: float = Field(30.0, gt=0, description="door open longer raises held-open")
+
+    # --- admin API and console ---------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="admin API bind address")
+    api_port: int = Field(8080, ge=1, le=65535, description="admin API port")
+    api_max_upload_mb: float = Field(10.0, gt=0, description="largest accepted upload")
+    api_behind_tls: bool = Field(
+        False, description="set when a TLS reverse proxy fronts a non-loopback API"
+    )
+    ui_api_url: str = Field("http://127.0.0.1:8080", description="where the console finds the API")
+    ui_port: int = Field(8501, ge=1, le=65535, description="console port")
+
+    # --- central sync (Supabase) ---------------------------------------------------------------
+    supabase_url: str | None = Field(None, description="Supabase project URL; unset = sync off")
+    supabase_anon_key: SecretStr | None = Field(None, description="the project's public anon key")
+    device_email: str | None = Field(None, description="this door's Supabase Auth user")
+    device_password: SecretStr | None = Field(None, description="this door's Auth password")
+    sync_pull_seconds: float = Field(30.0, gt=0, description="pull central changes every")
+    sync_push_seconds: float = Field(5.0, gt=0, description="push new events within")
+    sync_heartbeat_seconds: float = Field(60.0, gt=0, description="heartbeat every")
+    sync_batch_size: int = Field(500, ge=1, le=5000, description="rows per push/pull page")
+
+    # --- logging -------------------------------------------------------------------------------
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = "INFO"
+    log_file: Path | None = Field(None, description="also log to this file (rotated)")
+
+    @field_validator("door_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _votes_fit_window(self) -> "Settings":
+        if self.votes_needed > self.votes_window:
+            raise ValueError("votes_needed must not exceed votes_window")
+        return self
+
+    @property
+    def sync_configured(self) -> bool:
+        return bool(
+            self.supabase_url and self.supabase_anon_key and self.device_email
+            and self.device_password
+        )
+
+    # --- derived paths -------------------------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "facegate.db"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def photo_dir(self) -> Path:
+        return self.data_dir / "photos"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.door_timezone)
+
+
+def load_settings(**overrides) -> Settings:
+    """Load and validate the settings; raise :class:`SettingsError` naming each bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            name = f"FACEGATE_{loc.upper()}" if loc != "settings" else "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,500 @@
+"""The local store: one SQLite file (WAL) shared by the appliance, the admin API and sync.
+
+Thin repository functions over sqlite-utils. Each process opens its own connection with
+:func:`open_db`; transactions are short so that the door loop never waits on an admin or on sync.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from appliance.migrations import migrate
+
+EMBEDDING_DIM = 128
+
+
+# --- time ------------------------------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_iso(ts: datetime) -> str:
+    """UTC ISO-8601 with milliseconds: the one timestamp format of the store (sorts as text)."""
+    if ts.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware one")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse an ISO-8601 timestamp; a value without zone is taken as UTC."""
+    ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+# --- connection ------------------------------------------------------------------------------
+
+
+def open_db(path: Path | str, *, migrate_schema: bool = True) -> sqlite_utils.Database:
+    """Open the store with the pragmas every process relies on, migrating it to the current schema.
+
+    WAL lets readers run beside the one writer; the busy timeout makes a writer wait for another
+    instead of failing with "database is locked".
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = sqlite_utils.Database(conn)
+    if migrate_schema:
+        migrate(db)
+    return db
+
+
+# --- meta and sync state ---------------------------------------------------------------------
+
+
+def gallery_version(db: sqlite_utils.Database) -> int:
+    row = db.execute("SELECT value FROM meta WHERE key = 'gallery_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def get_state(db: sqlite_utils.Database, key: str, default: str | None = None) -> str | None:
+    row = db.execute("SELECT value FROM sync_state WHERE key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_state(db: sqlite_utils.Database, key: str, value: str | None) -> None:
+    with db.conn:
+        db.execute(
+            "INSERT INTO sync_state (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+
+
+# --- embeddings ------------------------------------------------------------------------------
+
+
+def embedding_to_blob(vec: np.ndarray) -> bytes:
+    arr = np.asarray(vec, dtype="<f4").reshape(-1)
+    if arr.shape[0] != EMBEDDING_DIM or not np.all(np.isfinite(arr)):
+        raise ValueError(f"an embedding must be {EMBEDDING_DIM} finite floats")
+    return arr.tobytes()
+
+
+def blob_to_embedding(blob: bytes) -> np.ndarray:
+    arr = np.frombuffer(blob, dtype="<f4")
+    if arr.shape[0] != EMBEDDING_DIM:
+        raise ValueError(f"stored embedding has {arr.shape[0]} values, not {EMBEDDING_DIM}")
+    return arr
+
+
+# --- persons and faces -----------------------------------------------------------------------
+
+PERSON_FIELDS = (
+    "name",
+    "external_id",
+    "active",
+    "valid_from",
+    "valid_until",
+    "schedule_id",
+    "notes",
+)
+
+
+class NotFound(LookupError):
+    pass
+
+
+def _person_row(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["active"] = bool(row["active"])
+    return row
+
+
+def create_person(
+    db: sqlite_utils.Database,
+    name: str,
+    *,
+    external_id: str | None = None,
+    active: bool = True,
+    valid_from: str | None = None,
+    valid_until: str | None = None,
+    schedule_id: str | None = None,
+    notes: str | None = None,
+    person_id: str | None = None,
+) -> str:
+    """Insert a person (no transaction of its own: callers group it with the faces)."""
+    now = to_iso(utc_now())
+    pid = person_id or new_id()
+    db["persons"].insert(
+        {
+            "id": pid,
+            "name": name,
+            "external_id": external_id,
+            "active": int(active),
+            "valid_from": valid_from,
+            "valid_until": valid_until,
+            "schedule_id": schedule_id,
+            "notes": notes,
+            "created_at": now,
+            "updated_at": now,
+            "deleted": 0,
+            "dirty": 1,
+        }
+    )
+    return pid
+
+
+def get_person(db: sqlite_utils.Database, person_id: str) -> dict[str, Any]:
+    rows = list(
+        db.query(
+            "SELECT p.*, (SELECT count(*) FROM faces f WHERE f.person_id = p.id) AS face_count "
+            "FROM persons p WHERE p.id = ? AND p.deleted = 0",
+            [person_id],
+        )
+    )
+    if not rows:
+        raise NotFound(f"no person with id {person_id}")
+    return _person_row(rows[0])
+
+
+def find_person_by_external_id(db: sqlite_utils.Database, external_id: str) -> dict | None:
+    rows = list(
+        db.query(
+            "SELECT id FROM persons WHERE external_id = ? AND deleted = 0", [external_id]
+        )
+    )
+    return get_person(db, rows[0]["id"]) if rows else None
+
+
+def list_persons(
+    db: sqlite_utils.Database,
+    *,
+    search: str | None = None,
+    active: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of persons ordered by name, and the total count matching the filters."""
+    where = ["p.deleted = 0"]
+    params: list[Any] = []
+    if search:
+        where.append("(p.name LIKE ? OR p.external_id LIKE ?)")
+        params += [f"%{search}%", f"%{search}%"]
+    if active is not None:
+        where.append("p.active = ?")
+        params.append(int(active))
+    clause = " AND ".join(where)
+    total = db.execute(f"SELECT count(*) FROM persons p WHERE {clause}", params).fetchone()[0]
+    rows = db.query(
+        "SELECT p.*, (SELECT count(*) FROM faces f WHERE f.person_id = p.id) AS face_count "
+        f"FROM persons p WHERE {clause} ORDER BY p.name COLLATE NOCASE, p.id LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return [_person_row(r) for r in rows], total
+
+
+def update_person(db: sqlite_utils.Database, person_id: str, **changes: Any) -> dict[str, Any]:
+    unknown = set(changes) - set(PERSON_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown person fields: {', '.join(sorted(unknown))}")
+    get_person(db, person_id)  # raises NotFound
+    if "active" in changes:
+        changes["active"] = int(bool(changes["active"]))
+    changes["updated_at"] = to_iso(utc_now())
+    changes["dirty"] = 1
+    with db.conn:
+        db["persons"].update(person_id, changes)
+    return get_person(db, person_id)
+
+
+def delete_person(db: sqlite_utils.Database, person_id: str) -> int:
+    """Really delete a person's faces (and photos) and blank the row to a tombstone for sync.
+
+    Returns the number of faces deleted. The tombstone keeps only the id, so the deletion can
+    reach the central store; sync purges it once pushed.
+    """
+    get_person(db, person_id)
+    photos = [
+        r["photo_path"]
+        for r in db.query(
+            "SELECT photo_path FROM faces WHERE person_id = ? AND photo_path IS NOT NULL",
+            [person_id],
+        )
+    ]
+    with db.conn:
+        n = db.execute("DELETE FROM faces WHERE person_id = ?", [person_id]).rowcount
+        db.execute(
+            "UPDATE persons SET name = '', external_id = NULL, notes = NULL, active = 0, "
+            "deleted = 1, dirty = 1, updated_at = ? WHERE id = ?",
+            [to_iso(utc_now()), person_id],
+        )
+    for photo in photos:
+        Path(photo).unlink(missing_ok=True)
+    return n
+
+
+def add_face(
+    db: sqlite_utils.Database,
+    person_id: str,
+    embedding: np.ndarray,
+    *,
+    model: str,
+    quality: float | None = None,
+    photo_path: str | None = None,
+    face_id: str | None = None,
+) -> str:
+    """Insert one face (no transaction of its own)."""
+    fid = face_id or new_id()
+    db["faces"].insert(
+        {
+            "id": fid,
+            "person_id": person_id,
+            "embedding": embedding_to_blob(embedding),
+            "model": model,
+            "quality": quality,
+            "photo_path": photo_path,
+            "created_at": to_iso(utc_now()),
+            "dirty": 1,
+        }
+    )
+    return fid
+
+
+def list_faces(db: sqlite_utils.Database, person_id: str) -> list[dict[str, Any]]:
+    return list(
+        db.query(
+            "SELECT id, person_id, model, quality, created_at, photo_path IS NOT NULL AS has_photo "
+            "FROM faces WHERE person_id = ? ORDER BY created_at",
+            [person_id],
+        )
+    )
+
+
+def delete_face(db: sqlite_utils.Database, person_id: str, face_id: str) -> None:
+    row = db.execute(
+        "SELECT photo_path FROM faces WHERE id = ? AND person_id = ?", [face_id, person_id]
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no face {face_id} for person {person_id}")
+    with db.conn:
+        db.execute("DELETE FROM faces WHERE id = ?", [face_id])
+        # the person changed for sync: its set of faces is part of it
+        db.execute(
+            "UPDATE persons SET dirty = 1, updated_at = ? WHERE id = ?",
+            [to_iso(utc_now()), person_id],
+        )
+    if row[0]:
+        Path(row[0]).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class GalleryRows:
+    """Everything the matcher and the policy need, read in one go."""
+
+    person_ids: list[str]  # one per face row
+    embeddings: np.ndarray  # (n, 128) float32
+    persons: dict[str, dict[str, Any]]  # person id -> person row (with schedule windows)
+    version: int
+
+
+def load_gallery_rows(db: sqlite_utils.Database, model: str) -> GalleryRows:
+    """Read the faces of every non-deleted person, with their rules, in one read transaction."""
+    with db.conn:  # one snapshot: version, persons and faces agree
+        version = gallery_version(db)
+        persons = {}
+        for row in db.query(
+            "SELECT p.id, p.name, p.external_id, p.active, p.valid_from, p.valid_until, "
+            "p.schedule_id, s.windows AS schedule_windows "
+            "FROM persons p LEFT JOIN schedules s ON s.id = p.schedule_id AND s.deleted = 0 "
+            "WHERE p.deleted = 0"
+        ):
+            row = dict(row)
+            row["active"] = bool(row["active"])
+            row["schedule_windows"] = (
+                json.loads(row["schedule_windows"]) if row["schedule_windows"] else None
+            )
+            persons[row["id"]] = row
+        ids: list[str] = []
+        blobs: list[bytes] = []
+        for pid, blob in db.execute(
+            "SELECT f.person_id, f.embedding FROM faces f JOIN persons p ON p.id = f.person_id "
+            "WHERE p.deleted = 0 AND f.model = ? ORDER BY f.person_id",
+            [model],
+        ):
+            ids.append(pid)
+            blobs.append(blob)
+    emb = (
+        np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, EMBEDDING_DIM).astype(np.float32)
+        if blobs
+        else np.zeros((0, EMBEDDING_DIM), np.float32)
+    )
+    return GalleryRows(ids, emb, persons, version)
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+
+def list_schedules(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    rows = db.query("SELECT * FROM schedules WHERE deleted = 0 ORDER BY name")
+    return [{**r, "windows": json.loads(r["windows"])} for r in rows]
+
+
+# --- events ----------------------------------------------------------------------------------
+
+EVENT_COLUMNS = (
+    "id", "ts", "door", "kind", "person_id", "person_name", "distance", "reason", "track_id",
+    "snapshot_path", "details", "synced",
+)
+
+
+def insert_events(db: sqlite_utils.Database, events: Iterable[dict[str, Any]]) -> int:
+    """Write a batch of events in one transaction; duplicate ids are ignored."""
+    rows = []
+    for ev in events:
+        row = {k: ev.get(k) for k in EVENT_COLUMNS}
+        row["id"] = row["id"] or new_id()
+        row["ts"] = row["ts"] or to_iso(utc_now())
+        row["synced"] = int(row["synced"] or 0)
+        if isinstance(row["details"], (dict, list)):
+            row["details"] = json.dumps(row["details"])
+        rows.append(row)
+    if not rows:
+        return 0
+    with db.conn:
+        db["events"].insert_all(rows, ignore=True)
+    return len(rows)
+
+
+def list_events(
+    db: sqlite_utils.Database,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    kinds: Sequence[str] | None = None,
+    person_id: str | None = None,
+    door: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The entry log, newest first."""
+    where, params = ["1 = 1"], []
+    if since:
+        where.append("ts >= ?")
+        params.append(to_iso(parse_iso(since)))
+    if until:
+        where.append("ts < ?")
+        params.append(to_iso(parse_iso(until)))
+    if kinds:
+        where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+        params += list(kinds)
+    if person_id:
+        where.append("person_id = ?")
+        params.append(person_id)
+    if door:
+        where.append("door = ?")
+        params.append(door)
+    rows = db.query(
+        f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY ts DESC, id DESC "
+        "LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    out = []
+    for r in rows:
+        r = dict(r)
+        r["synced"] = bool(r["synced"])
+        r["details"] = json.loads(r["details"]) if r["details"] else None
+        out.append(r)
+    return out
+
+
+# --- commands (admin API -> appliance) -------------------------------------------------------
+
+
+def enqueue_command(
+    db: sqlite_utils.Database, kind: str, args: dict | None = None, requested_by: str | None = None
+) -> int:
+    with db.conn:
+        cur = db.execute(
+            "INSERT INTO commands (kind, args, requested_by, created_at) VALUES (?, ?, ?, ?)",
+            [kind, json.dumps(args or {}), requested_by, to_iso(utc_now())],
+        )
+    return int(cur.lastrowid)
+
+
+def pending_commands(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    rows = db.query("SELECT * FROM commands WHERE status = 'pending' ORDER BY id")
+    return [{**r, "args": json.loads(r["args"])} for r in rows]
+
+
+def finish_command(
+    db: sqlite_utils.Database, command_id: int, status: str, result: str | None = None
+) -> None:
+    with db.conn:
+        db.execute(
+            "UPDATE commands SET status = ?, result = ?, done_at = ? WHERE id = ?",
+            [status, result, to_iso(utc_now()), command_id],
+        )
+
+
+def get_command(db: sqlite_utils.Database, command_id: int) -> dict[str, Any]:
+    rows = list(db.query("SELECT * FROM commands WHERE id = ?", [command_id]))
+    if not rows:
+        raise NotFound(f"no command {command_id}")
+    return {**rows[0], "args": json.loads(rows[0]["args"])}
+
+
+# --- device status and audit -----------------------------------------------------------------
+
+
+def put_status(db: sqlite_utils.Database, component: str, status: dict[str, Any]) -> None:
+    with db.conn:
+        db.execute(
+            "INSERT INTO device_status (component, status, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(component) DO UPDATE SET status = excluded.status, "
+            "updated_at = excluded.updated_at",
+            [component, json.dumps(status, default=str), to_iso(utc_now())],
+        )
+
+
+def get_status(db: sqlite_utils.Database, component: str) -> dict[str, Any] | None:
+    row = db.execute(
+        "SELECT status, updated_at FROM device_status WHERE component = ?", [component]
+    ).fetchone()
+    if row is None:
+        return None
+    return {**json.loads(row[0]), "updated_at": row[1]}
+
+
+def audit(
+    db: sqlite_utils.Database,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    details: dict | None = None,
+) -> None:
+    """Record who changed what (no transaction of its own: join the caller's)."""
+    db.execute(
+        "INSERT INTO audit_log (ts, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
+        [to_iso(utc_now()), actor, action, target, json.dumps(details) if details else None],
+    )
