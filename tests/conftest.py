@@ -1,0 +1,67 @@
+"""Shared test fixtures: the real face fixtures, temporary data folders and settings.
+
+The face models load once per session (face_recognition loads them at import); enrolled galleries
+that several tests read are session-scoped too, so the suite stays within its time budget.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def fixtures_root() -> Path:
+    """``../shared/fixtures`` beside the repository, or ``$FACEGATE_FIXTURES``."""
+    override = os.environ.get("FACEGATE_FIXTURES")
+    return Path(override) if override else (REPO_ROOT.parent / "shared" / "fixtures").resolve()
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    root = fixtures_root()
+    if not (root / "people").is_dir():
+        pytest.fail(f"face fixtures not found at {root}; set FACEGATE_FIXTURES")
+    return root
+
+
+@pytest.fixture(scope="session")
+def people_dir(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "people"
+
+
+@pytest.fixture(scope="session")
+def probes_dir(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "probes"
+
+
+@pytest.fixture(scope="session")
+def clip_path(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "video" / "short_hamilton_clip.mp4"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's .env or FACEGATE_* variables by accident."""
+    for key in list(os.environ):
+        if key.startswith("FACEGATE_") and key not in ("FACEGATE_FIXTURES",):
+            if not key.startswith("FACEGATE_TEST_"):
+                monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def settings(data_dir: Path):
+    from appliance.settings import load_settings
+
+    return load_settings(data_dir=data_dir, pin_factory="mock")
