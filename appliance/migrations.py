@@ -11,7 +11,6 @@ import sqlite3
 import sqlite_utils
 from loguru import logger
 
-
 M001_INITIAL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT OR IGNORE INTO meta (key, value) VALUES ('gallery_version', '0');
@@ -48,7 +47,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE schedules (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
-            windows TEXT NOT NULL DEFAULT '[]',  -- JSON [{"days": [0..6], "start": "HH:MM", "end": "HH:MM"}]
+            windows TEXT NOT NULL DEFAULT '[]',  -- JSON list of {"days", "start", "end"}
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
             deleted INTEGER NOT NULL DEFAULT 0,

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _votes_fit_window(self) -> "Settings":
+    def _votes_fit_window(self) -> Settings:
         if self.votes_needed > self.votes_window:
             raise ValueError("votes_needed must not exceed votes_window")
         return self
