@@ -331,9 +331,12 @@ def load_gallery_rows(db: sqlite_utils.Database, model: str) -> GalleryRows:
         ):
             row = dict(row)
             row["active"] = bool(row["active"])
-            row["schedule_windows"] = (
-                json.loads(row["schedule_windows"]) if row["schedule_windows"] else None
-            )
+            if row["schedule_windows"]:
+                row["schedule_windows"] = json.loads(row["schedule_windows"])
+            elif row["schedule_id"]:
+                row["schedule_windows"] = []  # schedule gone: no window, never admit (fail closed)
+            else:
+                row["schedule_windows"] = None  # no schedule: any time
             persons[row["id"]] = row
         ids: list[str] = []
         blobs: list[bytes] = []

@@ -1,0 +1,77 @@
+"""1:N matching: one matrix product of a probe against the in-memory gallery.
+
+The gallery is a float32 (n, 128) matrix of every enrolled face, sorted by person, rebuilt only
+when the store's gallery version changes. A query returns the best person (by their closest face),
+the distance, and the margin to the second-best *person* (not face), the quantity the vote needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from appliance.store import GalleryRows
+
+
+@dataclass(frozen=True)
+class Match:
+    person_id: str | None  # None: nobody under the threshold
+    distance: float  # distance to the best person's closest face (inf on an empty gallery)
+    margin: float  # second-best person's distance minus the best (inf with one person)
+    best_person_id: str | None  # the nearest person even when over the threshold
+
+    @property
+    def is_match(self) -> bool:
+        return self.person_id is not None
+
+
+class Gallery:
+    """An immutable snapshot of enrolled faces; build a new one when the version changes."""
+
+    def __init__(self, rows: GalleryRows) -> None:
+        self.version = rows.version
+        self.persons: dict[str, dict[str, Any]] = rows.persons
+        ids = np.asarray(rows.person_ids)
+        order = np.argsort(ids, kind="stable")
+        self._emb = np.ascontiguousarray(rows.embeddings[order], dtype=np.float32)
+        self._sq = np.einsum("ij,ij->i", self._emb, self._emb)
+        sorted_ids = ids[order]
+        if len(sorted_ids):
+            starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        else:
+            starts = np.zeros(0, dtype=np.int64)
+        self._starts = starts
+        self._person_of_group = [str(sorted_ids[i]) for i in starts]
+
+    @property
+    def face_count(self) -> int:
+        return int(self._emb.shape[0])
+
+    @property
+    def person_count(self) -> int:
+        return len(self._person_of_group)
+
+    def person_distances(self, embedding: np.ndarray) -> np.ndarray:
+        """Distance from the probe to each person's closest face (order of ``_person_of_group``)."""
+        q = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        d2 = self._sq - 2.0 * (self._emb @ q) + float(q @ q)
+        np.maximum(d2, 0.0, out=d2)
+        return np.sqrt(np.minimum.reduceat(d2, self._starts))
+
+    def match(self, embedding: np.ndarray, threshold: float) -> Match:
+        """The best person under ``threshold``, with the margin to the runner-up person."""
+        if self.face_count == 0:
+            return Match(None, float("inf"), float("inf"), None)
+        per_person = self.person_distances(embedding)
+        if per_person.shape[0] == 1:
+            best, dist, margin = 0, float(per_person[0]), float("inf")
+        else:
+            two = np.argpartition(per_person, 1)[:2]
+            two = two[np.argsort(per_person[two])]
+            best = int(two[0])
+            dist = float(per_person[best])
+            margin = float(per_person[two[1]] - dist)
+        best_id = self._person_of_group[best]
+        return Match(best_id if dist <= threshold else None, dist, margin, best_id)

@@ -1,0 +1,48 @@
+"""The k-of-n vote: a track decides on a person only when its recent encodings agree.
+
+One encoding can match the wrong person (a blurred frame, a turned head); requiring ``k`` of the
+last ``n`` encodings to name the same person, each under the threshold and with a margin to the
+runner-up, is what keeps a door from opening for a look-alike.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from appliance.match import Match
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    person_id: str | None  # the agreed person, or None
+    votes: int  # encodings that agreed on that person (or on the leading candidate)
+    distance: float  # best distance among the agreeing encodings (inf when none)
+    unknown_votes: int  # encodings that matched nobody with a margin
+
+
+def vote(
+    recent: Sequence[Match], *, needed: int, window: int, margin: float
+) -> VoteResult:
+    """Decide on the last ``window`` matches: ``needed`` of them must agree on one person.
+
+    A match only counts for a person when it is under the threshold (``person_id`` set) and its
+    margin to the second-best person is at least ``margin``.
+    """
+    last = list(recent)[-window:]
+    good = [m for m in last if m.person_id is not None and m.margin >= margin]
+    unknown = len(last) - len(good)
+    if not good:
+        return VoteResult(None, 0, float("inf"), unknown)
+    counts = Counter(m.person_id for m in good)
+    person, n = counts.most_common(1)[0]
+    best = min(m.distance for m in good if m.person_id == person)
+    if n >= needed and n > len(good) - n:  # a clear majority among the confident matches
+        return VoteResult(person, n, best, unknown)
+    return VoteResult(None, n, best, unknown)
+
+
+def is_unknown(recent: Sequence[Match], *, needed: int, window: int, margin: float) -> bool:
+    """True when ``needed`` of the last ``window`` encodings matched nobody: deny as unknown."""
+    return vote(recent, needed=needed, window=window, margin=margin).unknown_votes >= needed
