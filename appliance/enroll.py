@@ -191,11 +191,19 @@ def enrol(
                     written_photos.append(path)
                     photo_path = str(path)
                 res.face_id = store.add_face(
-                    db, pid, embedding, model=MODEL_NAME, quality=res.quality,
-                    photo_path=photo_path, face_id=face_id,
+                    db,
+                    pid,
+                    embedding,
+                    model=MODEL_NAME,
+                    quality=res.quality,
+                    photo_path=photo_path,
+                    face_id=face_id,
                 )
             store.audit(
-                db, actor, "enrol", pid,
+                db,
+                actor,
+                "enrol",
+                pid,
                 {"faces": [r.face_id for r, _, _ in accepted], "created": created},
             )
     except Exception:
@@ -204,6 +212,8 @@ def enrol(
         raise
     logger.bind(person_id=pid).info(
         "enrolled {} face(s) for person {} ({} refused)",
-        len(accepted), pid, len(results) - len(accepted),
+        len(accepted),
+        pid,
+        len(results) - len(accepted),
     )
     return EnrolResult(pid, created, results)

@@ -52,8 +52,10 @@ class FaceEngine:
             scale = min(1.0, max_side / float(max(h, w)))
         else:
             scale = min(1.0, self.cfg.width / float(w))
-        small = rgb if scale >= 1.0 else cv2.resize(
-            rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+        small = (
+            rgb
+            if scale >= 1.0
+            else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         rects = self._hog(gray, self.cfg.upsample if upsample is None else upsample)
@@ -67,6 +69,41 @@ class FaceEngine:
                 boxes.append((top, right, bottom, left))
         return boxes
 
+    def detect_near(self, rgb: np.ndarray, box: Box, face_px: int = 100) -> Box | None:
+        """Re-find a tracked face in a small window around its last box (a few ms, not a frame).
+
+        The window is the box grown by its own size on every side, scaled so the face is about
+        ``face_px`` tall: large enough for HOG without upsampling, small enough to be cheap.
+        """
+        h, w = rgb.shape[:2]
+        top, right, bottom, left = box
+        bh, bw = bottom - top, right - left
+        y0, y1 = max(0, top - bh), min(h, bottom + bh)
+        x0, x1 = max(0, left - bw), min(w, right + bw)
+        if y1 - y0 < 8 or x1 - x0 < 8:
+            return None
+        scale = face_px / float(max(bh, 1))
+        roi = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+        roi = cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        rects = self._hog(roi, 0)
+        if not rects:
+            return None
+        cy, cx = (top + bottom) / 2.0, (left + right) / 2.0
+
+        def mapped(r) -> Box:
+            return (
+                max(0, round(y0 + r.top() / scale)),
+                min(w, round(x0 + r.right() / scale)),
+                min(h, round(y0 + r.bottom() / scale)),
+                max(0, round(x0 + r.left() / scale)),
+            )
+
+        boxes = [mapped(r) for r in rects]
+        # the one nearest the old centre: a neighbour's face entering the window is not this track
+        return min(
+            boxes, key=lambda b: ((b[0] + b[2]) / 2 - cy) ** 2 + ((b[1] + b[3]) / 2 - cx) ** 2
+        )
+
     def encode(self, rgb: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
         """128-d embeddings (float32) of the faces in ``boxes``, aligned on the full-size frame."""
         if not boxes:
@@ -77,9 +114,7 @@ class FaceEngine:
     def landmarks(self, rgb: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
         """dlib's 68 landmarks per face as (68, 2) float32 arrays of (x, y) frame pixels."""
         shapes = fr_api._raw_face_landmarks(rgb, boxes, model="large")
-        return [
-            np.array([(p.x, p.y) for p in s.parts()], dtype=np.float32) for s in shapes
-        ]
+        return [np.array([(p.x, p.y) for p in s.parts()], dtype=np.float32) for s in shapes]
 
 
 def sharpness(rgb: np.ndarray, box: Box) -> float:

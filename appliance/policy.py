@@ -105,5 +105,3 @@ def decide(
     if last_grant is not None and now - last_grant < cooldown:
         return Decision(False, "cooldown")
     return Decision(True, None)
-
-

@@ -41,16 +41,18 @@ class Settings(BaseSettings):
     door_timezone: str = Field("UTC", description="IANA time zone used by weekly schedules")
 
     # --- recognition ---------------------------------------------------------------------------
-    match_threshold: float = Field(0.5, gt=0, lt=1.5, description="max face distance for a match")
+    match_threshold: float = Field(0.55, gt=0, lt=1.5, description="max face distance for a match")
     match_margin: float = Field(
-        0.05, ge=0, lt=1, description="min distance gap between best and second-best person"
+        0.08, ge=0, lt=1, description="min distance gap between best and second-best person"
     )
     votes_needed: int = Field(2, ge=1, description="k: agreeing encodings needed in a track")
     votes_window: int = Field(4, ge=1, description="n: the last n encodings of a track vote")
     cooldown_seconds: float = Field(8.0, ge=0, description="no second grant of a person within")
     detect_width: int = Field(640, ge=160, description="frames are downscaled to this width")
-    detect_upsample: int = Field(0, ge=0, le=2, description="HOG upsampling (finds smaller faces)")
-    detect_every: int = Field(2, ge=1, description="run the detector on every Nth changed frame")
+    detect_upsample: int = Field(1, ge=0, le=2, description="HOG upsampling (finds smaller faces)")
+    detect_every: int = Field(
+        5, ge=1, description="search the whole frame every Nth frame (tracked faces: every frame)"
+    )
     reencode_ms: int = Field(250, ge=0, description="re-encode a decided track at most this often")
     min_face_px: int = Field(40, ge=20, description="smaller faces are not encoded")
     min_sharpness: float = Field(

@@ -22,9 +22,7 @@ class VoteResult:
     unknown_votes: int  # encodings that matched nobody with a margin
 
 
-def vote(
-    recent: Sequence[Match], *, needed: int, window: int, margin: float
-) -> VoteResult:
+def vote(recent: Sequence[Match], *, needed: int, window: int, margin: float) -> VoteResult:
     """Decide on the last ``window`` matches: ``needed`` of them must agree on one person.
 
     A match only counts for a person when it is under the threshold (``person_id`` set) and its

@@ -1,0 +1,118 @@
+"""The event writer: decisions and door alarms go through a queue into the entry log (SQLite).
+
+The door loop never waits on the disk. Rows are written in small batches; when a write fails
+(disk full, a locked or broken database) the rows stay queued, the failure is logged, and the
+writer retries with backoff — a decision is never dropped silently. ``close()`` flushes.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from loguru import logger
+
+from appliance import store
+
+
+class EventWriter(threading.Thread):
+    def __init__(
+        self, db_path: Path, door: str, *, snapshot_dir: Path | None = None, batch: int = 100
+    ) -> None:
+        super().__init__(name="event-writer", daemon=True)
+        self.db_path = db_path
+        self.door = door
+        self.snapshot_dir = snapshot_dir
+        self.batch = batch
+        self._q: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._pending: list[dict[str, Any]] = []
+        self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None
+
+    def emit(self, kind: str, *, crop: np.ndarray | None = None, **fields: Any) -> str:
+        """Queue one event; returns its id (a uuid made here, so sync can push it idempotently)."""
+        event = {
+            "id": store.new_id(),
+            "ts": store.to_iso(store.utc_now()),
+            "door": self.door,
+            "kind": kind,
+            **fields,
+        }
+        if crop is not None and self.snapshot_dir is not None:
+            event["_crop"] = crop
+        self._q.put(event)
+        logger.bind(door=self.door, event_id=event["id"], person_id=fields.get("person_id")).info(
+            "{} {} {}", kind, fields.get("person_name") or "", fields.get("reason") or ""
+        )
+        return event["id"]
+
+    def _save_snapshot(self, event: dict[str, Any]) -> None:
+        crop = event.pop("_crop", None)
+        if crop is None or self.snapshot_dir is None:
+            return
+        try:
+            self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            path = self.snapshot_dir / f"{event['id']}.jpg"
+            if cv2.imwrite(str(path), crop, [cv2.IMWRITE_JPEG_QUALITY, 85]):
+                event["snapshot_path"] = str(path)
+        except (OSError, cv2.error) as exc:  # a snapshot is optional; the event is not
+            logger.warning("snapshot for event {} not saved: {}", event["id"], exc)
+
+    def run(self) -> None:
+        db = store.open_db(self.db_path)
+        backoff = 0.2
+        stopping = False
+        try:
+            while True:
+                timeout = backoff if self._pending else None
+                try:
+                    item = self._q.get(timeout=timeout)
+                    if item is None:
+                        stopping = True
+                    else:
+                        self._save_snapshot(item)
+                        self._pending.append(item)
+                    while len(self._pending) < self.batch:  # drain what is already queued
+                        nxt = self._q.get_nowait()
+                        if nxt is None:
+                            stopping = True
+                            break
+                        self._save_snapshot(nxt)
+                        self._pending.append(nxt)
+                except queue.Empty:
+                    pass
+                if self._pending:
+                    try:
+                        store.insert_events(db, self._pending)
+                        self.written += len(self._pending)
+                        self._pending.clear()
+                        backoff = 0.2
+                        self.last_error = None
+                    except Exception as exc:  # disk full, I/O error: keep the rows, retry
+                        self.failures += 1
+                        self.last_error = f"{type(exc).__name__}: {exc}"
+                        logger.error(
+                            "entry log write failed ({}); {} event(s) kept in memory, retrying",
+                            self.last_error,
+                            len(self._pending),
+                        )
+                        if stopping:
+                            break
+                        backoff = min(5.0, backoff * 2)
+                        continue
+                if stopping and self._q.empty() and not self._pending:
+                    break
+        finally:
+            if self._pending:
+                logger.error("{} event(s) could not be written before stop", len(self._pending))
+            db.conn.close()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush everything queued and stop."""
+        self._q.put(None)
+        self.join(timeout)
