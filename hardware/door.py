@@ -16,7 +16,9 @@ released). At start every device is opened with the relay de-energised and only 
 armed (a maglock energised), so a bad pin setting never leaves the relay half-driven.
 
 Wiring assumed: door contact and exit button switch the pin to ground (internal pull-up); the
-contact is closed when the door is shut. LED and buzzer are active-high.
+contact is closed when the door is shut. LED and buzzer are active-high. Both inputs are
+``DigitalInputDevice`` rather than ``Button``: a Button keeps a "held" thread that makes closing it
+wait up to a second while the contact is closed, and the door has no use for "held".
 
 Threads: ``grant``/``deny``/pin callbacks change the state at once under one lock (the relay moves
 before ``grant`` returns); one driver thread waits on a condition until the next deadline (pulse
@@ -33,7 +35,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from gpiozero import LED, Button, Buzzer, Device, Factory, OutputDevice
+from gpiozero import LED, Buzzer, Device, DigitalInputDevice, Factory, OutputDevice
 from loguru import logger
 
 from hardware import door_state
@@ -72,8 +74,8 @@ class DoorController:
         self._applied: Outputs | None = None
         self._thread: threading.Thread | None = None
         self._relay: OutputDevice | None = None
-        self._contact: Button | None = None
-        self._exit: Button | None = None
+        self._contact: DigitalInputDevice | None = None
+        self._exit: DigitalInputDevice | None = None
         self._led: LED | None = None
         self._buzzer: Buzzer | None = None
         self._state = DoorState()
@@ -89,9 +91,9 @@ class DoorController:
             self._relay = self._open("relay_pin", lambda pin: OutputDevice(
                 pin, active_high=settings.relay_active_high, initial_value=False,
                 pin_factory=self._factory))
-            self._contact = self._open_optional("door_contact_pin", lambda pin: Button(
-                pin, pull_up=True, pin_factory=self._factory))
-            self._exit = self._open_optional("exit_button_pin", lambda pin: Button(
+            self._contact = self._open_optional("door_contact_pin", lambda pin: (
+                DigitalInputDevice(pin, pull_up=True, pin_factory=self._factory)))
+            self._exit = self._open_optional("exit_button_pin", lambda pin: DigitalInputDevice(
                 pin, pull_up=True, bounce_time=0.05, pin_factory=self._factory))
             self._led = self._open_optional("led_pin", lambda pin: LED(
                 pin, pin_factory=self._factory))
@@ -106,10 +108,10 @@ class DoorController:
             # between them and none is taken for a forced door before the state exists.
             with self._lock:
                 if self._contact is not None:
-                    self._contact.when_pressed = lambda: self._door_moved(False)
-                    self._contact.when_released = lambda: self._door_moved(True)
+                    self._contact.when_activated = lambda: self._door_moved(False)
+                    self._contact.when_deactivated = lambda: self._door_moved(True)
                 if self._exit is not None:
-                    self._exit.when_pressed = self._exit_pressed
+                    self._exit.when_activated = self._exit_pressed
                 self._commit(door_state.start(time.monotonic(), self._door_open_now(),
                                               self._timings))
             self._thread = threading.Thread(target=self._run, name="door-controller", daemon=True)
@@ -211,7 +213,7 @@ class DoorController:
         return self._open(setting, make) if getattr(self._settings, setting) else None
 
     def _door_open_now(self) -> bool | None:
-        return None if self._contact is None else not self._contact.is_pressed
+        return None if self._contact is None else not self._contact.is_active
 
     def _door_moved(self, is_open: bool) -> None:
         try:
