@@ -1,0 +1,366 @@
+"""``python -m appliance``: enrol people, identify a photo, run the door, read the entry log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from appliance.settings import SettingsError, load_settings
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _photos(paths: list[str]) -> list[Path]:
+    """Files as given; folders expand to the image files directly inside them."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(
+                f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+            )
+        else:
+            out.append(p)
+    return out
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""  # refused below as not an image, with the file named
+
+
+def _print_table(rows: list[list[str]], headers: list[str]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def cmd_enroll(args, settings) -> int:
+    from appliance import store
+    from appliance.enroll import enrol
+    from appliance.loop import make_engine
+
+    files = _photos(args.photos)
+    if not files:
+        print("no photos given", file=sys.stderr)
+        return EXIT_USAGE
+    db = store.open_db(settings.db_path)
+    try:
+        result = enrol(
+            db,
+            make_engine(settings),
+            settings,
+            [(str(f), _read(f)) for f in files],
+            name=args.name,
+            external_id=args.external_id,
+            actor="cli",
+        )
+    except (ValueError, store.NotFound) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    for r in result.results:
+        if r.accepted:
+            print(f"accepted  {r.source}")
+        else:
+            print(f"refused   {r.source}: {r.message}", file=sys.stderr)
+    if result.enrolled == 0:
+        print("nothing enrolled", file=sys.stderr)
+        return EXIT_FAIL
+    print(result.person_id)
+    return EXIT_OK
+
+
+def cmd_enroll_folder(args, settings) -> int:
+    from tqdm import tqdm
+
+    from appliance import store
+    from appliance.enroll import enrol
+    from appliance.loop import make_engine
+
+    root = Path(args.folder)
+    if not root.is_dir():
+        print(f"error: {root} is not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    people = sorted(p for p in root.iterdir() if p.is_dir())
+    if not people:
+        print(f"error: {root} has no sub-folders (one per person)", file=sys.stderr)
+        return EXIT_USAGE
+    db = store.open_db(settings.db_path)
+    engine = make_engine(settings)
+    rows: list[list[str]] = []
+    total = 0
+    for folder in tqdm(people, desc="enrolling", unit="person"):
+        files = _photos([str(folder)])
+        res = enrol(
+            db,
+            engine,
+            settings,
+            [(str(f), _read(f)) for f in files],
+            name=folder.name,
+            external_id=folder.name,
+            actor="cli",
+        )
+        total += res.enrolled
+        refused = [f"{Path(r.source).name}: {r.code}" for r in res.results if not r.accepted]
+        rows.append([folder.name, str(res.enrolled), str(len(refused)), "; ".join(refused)])
+    _print_table(rows, ["person", "enrolled", "refused", "why"])
+    print(f"{total} face(s) enrolled for {sum(r[1] != '0' for r in rows)} person(s)")
+    return EXIT_OK if total else EXIT_FAIL
+
+
+def cmd_persons(args, settings) -> int:
+    from appliance import store
+
+    db = store.open_db(settings.db_path)
+    action = args.action
+    if action in ("show", "disable", "enable", "remove") and not args.id:
+        print(f"error: persons {action} needs a person id", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if action == "list":
+            persons, _ = store.list_persons(db, limit=1_000_000)
+            if args.json:
+                print(json.dumps(persons, indent=2))
+            else:
+                _print_table(
+                    [
+                        [
+                            p["id"],
+                            p["name"],
+                            p["external_id"] or "",
+                            "yes" if p["active"] else "no",
+                            str(p["face_count"]),
+                        ]
+                        for p in persons
+                    ],
+                    ["id", "name", "external id", "active", "faces"],
+                )
+            return EXIT_OK
+        if action == "show":
+            person = store.get_person(db, args.id)
+            person["faces"] = store.list_faces(db, args.id)
+            print(json.dumps(person, indent=2) if args.json else _fmt_person(person))
+            return EXIT_OK
+        if action in ("disable", "enable"):
+            person = store.update_person(db, args.id, active=action == "enable")
+            with db.conn:
+                store.audit(db, "cli", action, args.id)
+            print(json.dumps(person) if args.json else f"{person['name']}: {action}d")
+            return EXIT_OK
+        if action == "remove":
+            n = store.delete_person(db, args.id)
+            with db.conn:
+                store.audit(db, "cli", "remove", args.id, {"faces_deleted": n})
+            print(
+                json.dumps({"id": args.id, "faces_deleted": n})
+                if args.json
+                else f"removed {args.id} and {n} face(s)"
+            )
+            return EXIT_OK
+    except store.NotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_USAGE
+
+
+def _fmt_person(p: dict[str, Any]) -> str:
+    keys = [
+        "id",
+        "name",
+        "external_id",
+        "active",
+        "valid_from",
+        "valid_until",
+        "schedule_id",
+        "notes",
+        "created_at",
+        "updated_at",
+    ]
+    lines = [f"{k:12} {p.get(k)}" for k in keys]
+    lines.append(f"{'faces':12} {len(p['faces'])}")
+    return "\n".join(lines)
+
+
+def cmd_identify(args, settings) -> int:
+    from appliance import policy, store
+    from appliance.enroll import PhotoRefused, load_photo
+    from appliance.faces import MODEL_NAME
+    from appliance.loop import make_engine
+    from appliance.match import Gallery
+
+    path = Path(args.photo)
+    try:
+        rgb = load_photo(_read(path), str(path))
+    except PhotoRefused as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    db = store.open_db(settings.db_path)
+    gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
+    engine = make_engine(settings)
+    boxes = engine.detect(rgb, upsample=1, max_side=1024)
+    faces = []
+    now = store.utc_now()
+    for box, emb in zip(boxes, engine.encode(rgb, boxes), strict=True):
+        m = gallery.match(emb, settings.match_threshold)
+        person = gallery.persons.get(m.person_id) if m.person_id else None
+        if person is None:
+            decision, reason = policy.DENIED, "unknown_face"
+        elif m.margin < settings.match_margin:
+            decision, reason = policy.DENIED, "ambiguous_match"
+        else:
+            d = policy.decide(person, now, settings.tz)
+            decision, reason = d.kind, d.reason
+        faces.append(
+            {
+                "box": list(box),
+                "person_id": person["id"] if person else None,
+                "person_name": person["name"] if person else None,
+                "distance": None if m.distance == float("inf") else round(m.distance, 4),
+                "margin": None if m.margin == float("inf") else round(m.margin, 4),
+                "decision": decision,
+                "reason": reason,
+            }
+        )
+    if args.json:
+        print(json.dumps({"faces": faces}))
+    elif not faces:
+        print("no face found")
+    else:
+        _print_table(
+            [
+                [
+                    str(f["box"]),
+                    f["person_name"] or "unknown",
+                    _num(f["distance"]),
+                    _num(f["margin"]),
+                    f["decision"],
+                    f["reason"] or "",
+                ]
+                for f in faces
+            ],
+            ["box", "person", "distance", "margin", "decision", "reason"],
+        )
+    return EXIT_OK
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def cmd_run(args, settings) -> int:
+    from appliance.camera import SourceError
+    from appliance.loop import Kiosk
+    from hardware.pins import PinFactoryError
+
+    try:
+        kiosk = Kiosk(settings, source=args.source, fast=args.fast, once=args.once)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PinFactoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    kiosk.install_signal_handlers()
+    return kiosk.run()
+
+
+def cmd_events(args, settings) -> int:
+    from appliance import store
+
+    db = store.open_db(settings.db_path)
+    try:
+        rows = store.list_events(db, since=args.since, limit=args.limit)
+    except ValueError as exc:
+        print(f"error: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_table(
+            [
+                [
+                    r["ts"],
+                    r["door"],
+                    r["kind"],
+                    r["person_name"] or "",
+                    _num(r["distance"]),
+                    r["reason"] or "",
+                ]
+                for r in rows
+            ],
+            ["time (UTC)", "door", "kind", "person", "distance", "reason"],
+        )
+    return EXIT_OK
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m appliance", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("enroll", help="add a person (or faces to a person) from photos")
+    e.add_argument("--name", help="the person's name (needed for a new person)")
+    e.add_argument("--external-id", help="employee or badge number; adds to that person if known")
+    e.add_argument("photos", nargs="+", metavar="PHOTO_OR_FOLDER")
+    e.set_defaults(func=cmd_enroll)
+
+    ef = sub.add_parser("enroll-folder", help="one sub-folder per person (name = folder name)")
+    ef.add_argument("folder")
+    ef.set_defaults(func=cmd_enroll_folder)
+
+    pe = sub.add_parser("persons", help="list, show, disable, enable or remove persons")
+    pe.add_argument(
+        "action", nargs="?", default="list", choices=["list", "show", "disable", "enable", "remove"]
+    )
+    pe.add_argument("id", nargs="?")
+    pe.add_argument("--json", action="store_true")
+    pe.set_defaults(func=cmd_persons)
+
+    i = sub.add_parser("identify", help="who is in this photo, and would the door open?")
+    i.add_argument("photo")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_identify)
+
+    r = sub.add_parser("run", help="run the door")
+    r.add_argument("--source", help="camera index, /dev/videoN, URL, video file or image folder")
+    r.add_argument("--once", action="store_true", help="stop at the end of a file or folder")
+    r.add_argument(
+        "--fast",
+        action="store_true",
+        help="feed every frame as fast as the pipeline takes it (tests, benchmarks)",
+    )
+    r.set_defaults(func=cmd_run)
+
+    ev = sub.add_parser("events", help="the entry log, newest first")
+    ev.add_argument("--since", help="ISO-8601 time (UTC if no zone given)")
+    ev.add_argument("--limit", type=int, default=50)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_events)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from appliance.logs import configure_logging
+
+    configure_logging(settings)
+    return args.func(args, settings)

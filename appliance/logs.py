@@ -1,0 +1,40 @@
+"""Logging set-up: loguru to stderr (and a rotated file when configured), with door context."""
+
+from __future__ import annotations
+
+import sys
+
+from loguru import logger
+
+from appliance.settings import Settings
+
+FORMAT = (
+    "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | "
+    "{extra[door]} | <cyan>{name}</cyan> - <level>{message}</level>"
+    " <dim>{extra[ctx]}</dim>"
+)
+
+
+def _with_context(record) -> None:
+    extra = record["extra"]
+    extra.setdefault("door", "-")
+    ctx = " ".join(
+        f"{k}={v}" for k, v in extra.items() if k not in ("door", "ctx") and v is not None
+    )
+    extra["ctx"] = ctx
+
+
+def configure_logging(settings: Settings) -> None:
+    logger.remove()
+    logger.configure(extra={"door": settings.door_name}, patcher=_with_context)
+    logger.add(sys.stderr, level=settings.log_level, format=FORMAT, backtrace=False)
+    if settings.log_file:
+        settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+        logger.add(
+            settings.log_file,
+            level=settings.log_level,
+            format=FORMAT,
+            rotation="10 MB",
+            retention=5,
+            enqueue=True,
+        )

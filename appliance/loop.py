@@ -1,0 +1,324 @@
+"""The kiosk: camera thread -> pipeline -> door controller and entry log, until stopped.
+
+Threads: the camera reader (newest frame only), the event writer (queue -> SQLite), and a
+housekeeper that once every half second swaps in a new gallery when the store's version moved,
+carries out admin commands (unlock), publishes the health row and the annotated live frame.
+The frame loop itself runs on the caller's thread. One stop event ends them all; the relay goes
+to its safe state on every way out.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import cv2
+import numpy as np
+from loguru import logger
+
+from appliance import store
+from appliance.camera import CameraReader, FrameSlot, SourceError, SourceSpec, parse_source
+from appliance.events import EventWriter
+from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
+from appliance.match import Gallery
+from appliance.pipeline import FrameReport, LivenessLike, Outcome, Pipeline
+from appliance.settings import Settings
+from hardware.door import DoorController
+
+HOUSEKEEPING_S = 0.5
+LIVE_VIEW_MIN_S = 0.25  # the annotated JPEG is replaced at most 4 times a second
+COMMAND_MAX_AGE_S = 30.0  # an unlock asked for longer ago than this is not carried out
+
+
+def make_engine(settings: Settings) -> FaceEngine:
+    return FaceEngine(
+        DetectorConfig(width=settings.detect_width, upsample=settings.detect_upsample)
+    )
+
+
+def make_liveness_check(settings: Settings) -> LivenessLike | None:
+    if settings.liveness == "off":
+        return None
+    from appliance.liveness import make_liveness
+
+    return make_liveness(settings)
+
+
+def check_source(spec: SourceSpec) -> None:
+    """Fail fast, with a clear message, when the default camera does not exist at all."""
+    if spec.kind == "camera" and isinstance(spec.target, int):
+        if not glob.glob("/dev/video*"):
+            raise SourceError(
+                f"no camera found (camera index {spec.target}, no /dev/video* device). Connect a "
+                "camera, or name a source: `python -m appliance run --source clip.mp4` (a video "
+                "file, a folder of images, /dev/videoN or an rtsp:// URL), or set "
+                "FACEGATE_CAMERA_SOURCE in .env"
+            )
+
+
+class Kiosk:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: str | None = None,
+        fast: bool = False,
+        once: bool = False,
+        pin_factory: Any = None,
+        engine: FaceEngine | None = None,
+        liveness: LivenessLike | None | str = "settings",
+    ) -> None:
+        self.s = settings
+        self.spec = parse_source(source if source is not None else settings.camera_source)
+        check_source(self.spec)
+        self.fast, self.once = fast, once
+        self.stop_event = threading.Event()
+        self.engine = engine or make_engine(settings)
+        live = make_liveness_check(settings) if liveness == "settings" else liveness
+        self.pipeline = Pipeline(settings, self.engine, liveness=live)  # type: ignore[arg-type]
+        self.db = store.open_db(settings.db_path)
+        self.writer = EventWriter(
+            settings.db_path,
+            settings.door_name,
+            snapshot_dir=settings.snapshot_dir if settings.store_event_snapshots else None,
+        )
+        self.slot = FrameSlot(keep_all=fast)
+        self.reader = CameraReader(self.spec, self.slot, self.stop_event, fast=fast, once=once)
+        self.door: DoorController | None = None
+        self._pin_factory = pin_factory
+        self._next_gallery: Gallery | None = None
+        self._gallery_lock = threading.Lock()
+        self._live: tuple[np.ndarray, FrameReport] | None = None
+        self._live_lock = threading.Lock()
+        self._fps_times: deque[float] = deque(maxlen=60)
+        self.last_decision: dict[str, Any] | None = None
+        self.outcomes: list[Outcome] = []  # every decision of this run (for --once summaries)
+        self.started_at = store.to_iso(store.utc_now())
+        self._housekeeper = threading.Thread(target=self._housekeep, name="housekeeper")
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum, _frame):
+            logger.info("signal {} received: stopping", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> int:
+        """Run until stopped (or the end of a finite source with ``once``); returns exit status."""
+        self._load_gallery(force=True)
+        self._swap_gallery()
+        self.writer.start()
+        try:
+            self.door = DoorController(self.s, self._door_event, pin_factory=self._pin_factory)
+            self.reader.start()
+            self._housekeeper.start()
+            logger.info(
+                "door {} running: source {} ({}), gallery {} persons, liveness {}",
+                self.s.door_name,
+                self.spec.target,
+                self.spec.kind,
+                self.pipeline.gallery.person_count,
+                self.s.liveness,
+            )
+            self._frame_loop()
+            return 0
+        except Exception:
+            logger.exception("kiosk failed; the door goes to its safe state")
+            return 1
+        finally:
+            self.stop_event.set()
+            if self.door is not None:
+                self.door.close()
+            self.reader.join(5)
+            if self._housekeeper.is_alive():
+                self._housekeeper.join(5)
+            self._publish_status(stopped=True)
+            self.writer.close()
+            logger.info("door {} stopped", self.s.door_name)
+
+    # --- the frame loop ----------------------------------------------------------------------
+
+    def _frame_loop(self) -> None:
+        while not self.stop_event.is_set():
+            frame = self.slot.get(timeout=0.5)
+            if frame is None:
+                if self.slot.closed:
+                    break
+                continue
+            self._swap_gallery()
+            report = self.pipeline.process(frame.bgr, frame.t)
+            if report.processed:
+                self._fps_times.append(time.monotonic())
+                with self._live_lock:
+                    self._live = (frame.bgr, report)
+            for outcome in report.outcomes:
+                self._act(outcome)
+
+    def _act(self, o: Outcome) -> None:
+        """Open the door (or signal a denial) and log the decision."""
+        assert self.door is not None
+        if o.granted:
+            self.door.grant(o.person_id)
+        else:
+            self.door.deny()
+        self.outcomes.append(o)
+        self.writer.emit(
+            o.kind,
+            person_id=o.person_id,
+            person_name=o.person_name,
+            distance=None if o.distance is None else round(o.distance, 4),
+            reason=o.reason,
+            track_id=o.track_id,
+            crop=o.crop,
+        )
+        self.last_decision = {
+            "ts": store.to_iso(store.utc_now()),
+            "kind": o.kind,
+            "reason": o.reason,
+            "person_id": o.person_id,
+            "person_name": o.person_name,
+            "distance": o.distance,
+        }
+
+    def _door_event(self, kind: str, fields: dict) -> None:
+        self.writer.emit(kind, details=fields or None)
+
+    # --- gallery -----------------------------------------------------------------------------
+
+    def _load_gallery(self, force: bool = False, db=None) -> None:
+        db = db or self.db
+        version = store.gallery_version(db)
+        current = self._next_gallery or self.pipeline.gallery
+        if not force and version == current.version:
+            return
+        gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
+        with self._gallery_lock:
+            self._next_gallery = gallery
+
+    def _swap_gallery(self) -> None:
+        with self._gallery_lock:
+            nxt, self._next_gallery = self._next_gallery, None
+        if nxt is not None:
+            self.pipeline.set_gallery(nxt)
+
+    # --- housekeeping ------------------------------------------------------------------------
+
+    def _housekeep(self) -> None:
+        db = store.open_db(self.s.db_path, migrate_schema=False)
+        last_frame_write = 0.0
+        try:
+            while not self.stop_event.wait(HOUSEKEEPING_S):
+                try:
+                    self._load_gallery(db=db)
+                    self._run_commands(db)
+                    self._publish_status(db=db)
+                    if time.monotonic() - last_frame_write >= LIVE_VIEW_MIN_S:
+                        self._write_live_view()
+                        last_frame_write = time.monotonic()
+                except Exception:  # a housekeeping hiccup must not take the door down
+                    logger.exception("housekeeping failed; retrying")
+        finally:
+            db.conn.close()
+
+    def _run_commands(self, db) -> None:
+        for cmd in store.pending_commands(db):
+            age = (store.utc_now() - store.parse_iso(cmd["created_at"])).total_seconds()
+            log = logger.bind(command=cmd["id"], requested_by=cmd["requested_by"])
+            if age > COMMAND_MAX_AGE_S:
+                store.finish_command(db, cmd["id"], "expired", "too old to carry out")
+                log.warning("command {} expired before it was carried out", cmd["kind"])
+                continue
+            if cmd["kind"] == "unlock" and self.door is not None:
+                self.door.remote_unlock(cmd["requested_by"] or "admin")
+                self.writer.emit(
+                    "remote_unlock", reason="admin", details={"requested_by": cmd["requested_by"]}
+                )
+                store.finish_command(db, cmd["id"], "done", "unlocked")
+                log.info("remote unlock carried out")
+            elif cmd["kind"] == "reload":
+                self._load_gallery(force=True, db=db)
+                store.finish_command(db, cmd["id"], "done", "reloaded")
+            else:
+                store.finish_command(db, cmd["id"], "failed", f"unknown command {cmd['kind']!r}")
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        recent = [t for t in self._fps_times if now - t <= 5.0]
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
+        gallery = self.pipeline.gallery
+        door = self.door.status() if self.door is not None else {}
+        return {
+            "door": self.s.door_name,
+            **door,
+            "camera_ok": self.reader.healthy,
+            "camera_error": self.reader.last_error,
+            "camera_source": str(self.spec.target),
+            "fps": round(fps, 1),
+            "gallery_version": gallery.version,
+            "gallery_persons": gallery.person_count,
+            "gallery_faces": gallery.face_count,
+            "liveness": self.s.liveness,
+            "last_decision": self.last_decision,
+            "events_written": self.writer.written,
+            "event_write_error": self.writer.last_error,
+            "started_at": self.started_at,
+            "running": not self.stop_event.is_set(),
+        }
+
+    def _publish_status(self, db=None, stopped: bool = False) -> None:
+        try:
+            status = self.status()
+            if stopped:
+                status["running"] = False
+            store.put_status(db or self.db, "appliance", status)
+        except Exception as exc:
+            logger.warning("status not published: {}", exc)
+
+    def _write_live_view(self) -> None:
+        with self._live_lock:
+            live, self._live = self._live, None
+        if live is None:
+            return
+        bgr, report = live
+        img = bgr.copy()
+        for (top, right, bottom, left), label, state in report.labels:
+            colour = (0, 200, 0) if state else (0, 0, 230) if state is False else (0, 200, 230)
+            cv2.rectangle(img, (left, top), (right, bottom), colour, 2)
+            cv2.putText(
+                img,
+                label,
+                (left, max(12, top - 6)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                colour,
+                1,
+                cv2.LINE_AA,
+            )
+        ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            return
+        self.s.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.s.run_dir / "latest.jpg.tmp"
+        tmp.write_bytes(jpg.tobytes())
+        os.replace(tmp, self.s.run_dir / "latest.jpg")  # readers never see half a JPEG
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    return json.dumps(
+        [
+            {"t": round(o.t, 3), "kind": o.kind, "person": o.person_name, "reason": o.reason}
+            for o in outcomes
+        ]
+    )
