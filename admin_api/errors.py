@@ -1,0 +1,92 @@
+"""The one error shape of the API: ``{"error": {"code": ..., "message": ...}}``.
+
+Views raise :class:`ApiError`; Flask's own errors (404, 405, 413, ...) and anything unexpected are
+turned into the same shape by the handlers that ``register_error_handlers`` installs.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from loguru import logger
+from werkzeug.exceptions import HTTPException
+
+
+class ApiError(Exception):
+    """An error the client should see, with its HTTP status and a stable machine-readable code."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "bad_request", message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found", message)
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "conflict", message)
+
+
+def error_response(
+    status: int, code: str, message: str, extra: dict[str, Any] | None = None
+) -> Response:
+    resp = jsonify({"error": {"code": code, "message": message, **(extra or {})}})
+    resp.status_code = status
+    return resp
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "error"
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        resp = error_response(exc.status, exc.code, exc.message, exc.extra)
+        for key, value in exc.headers.items():
+            resp.headers[key] = value
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            message = f"request body is larger than the limit of {limit} bytes"
+        resp = error_response(status, _snake(exc.name), message)
+        if status == 405 and exc.response is None:
+            # keep the Allow header Flask computed for us
+            allow = getattr(exc, "valid_methods", None)
+            if allow:
+                resp.headers["Allow"] = ", ".join(allow)
+        return resp
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def _store_busy(exc: sqlite3.OperationalError) -> Response:
+        logger.bind(path=request.path, method=request.method).error("store error: {}", exc)
+        if "locked" in str(exc) or "busy" in str(exc):
+            resp = error_response(503, "store_busy", "the local store is busy; retry shortly")
+            resp.headers["Retry-After"] = "1"
+            return resp
+        return error_response(500, "internal_error", "internal error (see the API log)")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.bind(path=request.path, method=request.method).exception("unhandled error")
+        return error_response(500, "internal_error", "internal error (see the API log)")

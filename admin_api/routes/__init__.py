@@ -1,0 +1,1 @@
+"""One blueprint per resource; each module's ``bp`` is mounted under /api/v1."""

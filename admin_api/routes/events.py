@@ -1,0 +1,134 @@
+"""The entry log: filtered, paged listing, CSV export, and the stored snapshot of an event."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
+
+from admin_api.auth import viewer_allowed
+from admin_api.errors import not_found
+from admin_api.state import db, state
+from admin_api.validation import query_instant, query_int, query_list, query_text
+from appliance import store
+
+bp = Blueprint("events", __name__)
+
+EVENT_FIELDS = (
+    "id", "ts", "door", "kind", "person_id", "person_name", "distance", "reason", "track_id",
+    "details", "synced",
+)
+CSV_FIELDS = (
+    "id", "ts", "door", "kind", "person_id", "person_name", "distance", "reason", "synced",
+)
+CSV_PAGE = 1000
+
+
+def event_json(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in EVENT_FIELDS}
+    out["has_snapshot"] = bool(row.get("snapshot_path"))
+    return out
+
+
+def _filters() -> dict[str, Any]:
+    kinds = query_list("kind")
+    return {
+        "since": query_instant("since"),
+        "until": query_instant("until"),
+        "kinds": kinds or None,
+        "person_id": query_text("person_id"),
+        "door": query_text("door"),
+    }
+
+
+def _csv_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ would be run as a formula."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_rows(filters: dict[str, Any]) -> Iterator[str]:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_FIELDS)
+    conn = db()
+    offset = 0
+    while True:
+        page = store.list_events(conn, limit=CSV_PAGE, offset=offset, **filters)
+        for row in page:
+            writer.writerow([_csv_cell(row.get(k)) for k in CSV_FIELDS])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        if len(page) < CSV_PAGE:
+            return
+        offset += CSV_PAGE
+
+
+def _csv_response(filters: dict[str, Any]) -> Response:
+    return Response(
+        stream_with_context(_csv_rows(filters)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="events.csv"'},
+    )
+
+
+@bp.get("/events")
+@viewer_allowed
+def list_events() -> Response:
+    filters = _filters()
+    if request.args.get("format") == "csv":
+        return _csv_response(filters)
+    limit = query_int("limit", 100, low=1, high=1000)
+    offset = query_int("offset", 0, low=0, high=10**9)
+    # one extra row says whether there is a next page, without counting 100k rows
+    rows = store.list_events(db(), limit=limit + 1, offset=offset, **filters)
+    more = len(rows) > limit
+    return jsonify(
+        {
+            "items": [event_json(r) for r in rows[:limit]],
+            "limit": limit,
+            "offset": offset,
+            "next_offset": offset + limit if more else None,
+        }
+    )
+
+
+@bp.get("/events.csv")
+@viewer_allowed
+def export_events_csv() -> Response:
+    return _csv_response(_filters())
+
+
+def _load(event_id: str) -> dict[str, Any]:
+    try:
+        return store.get_event(db(), event_id)
+    except store.NotFound as exc:
+        raise not_found(str(exc)) from None
+
+
+@bp.get("/events/<event_id>")
+@viewer_allowed
+def get_event(event_id: str) -> Response:
+    return jsonify(event_json(_load(event_id)))
+
+
+@bp.get("/events/<event_id>/snapshot")
+@viewer_allowed
+def get_event_snapshot(event_id: str) -> Response:
+    row = _load(event_id)
+    if not row.get("snapshot_path"):
+        raise not_found(f"event {event_id} has no snapshot")
+    root = state().settings.snapshot_dir.resolve()
+    path = Path(row["snapshot_path"])
+    path = (path if path.is_absolute() else root / path).resolve()
+    # only files under the snapshot folder are ever served, whatever the row says
+    if not path.is_relative_to(root) or not path.is_file():
+        raise not_found(f"the snapshot of event {event_id} is no longer stored")
+    return send_file(path, mimetype="image/jpeg", max_age=0)
