@@ -363,6 +363,72 @@ def list_schedules(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [{**r, "windows": json.loads(r["windows"])} for r in rows]
 
 
+class InUse(ValueError):
+    """A row cannot be deleted while others still refer to it."""
+
+
+def get_schedule(db: sqlite_utils.Database, schedule_id: str) -> dict[str, Any]:
+    rows = list(
+        db.query("SELECT * FROM schedules WHERE id = ? AND deleted = 0", [schedule_id])
+    )
+    if not rows:
+        raise NotFound(f"no schedule with id {schedule_id}")
+    return {**rows[0], "windows": json.loads(rows[0]["windows"])}
+
+
+def create_schedule(
+    db: sqlite_utils.Database, name: str, windows: list[dict], *, schedule_id: str | None = None
+) -> str:
+    """Insert a schedule (no transaction of its own); ``windows`` must be validated already."""
+    now = to_iso(utc_now())
+    sid = schedule_id or new_id()
+    db["schedules"].insert(
+        {
+            "id": sid, "name": name, "windows": json.dumps(windows), "created_at": now,
+            "updated_at": now, "deleted": 0, "dirty": 1,
+        }
+    )
+    return sid
+
+
+def update_schedule(
+    db: sqlite_utils.Database,
+    schedule_id: str,
+    *,
+    name: str | None = None,
+    windows: list[dict] | None = None,
+) -> dict[str, Any]:
+    get_schedule(db, schedule_id)  # raises NotFound
+    changes: dict[str, Any] = {"updated_at": to_iso(utc_now()), "dirty": 1}
+    if name is not None:
+        changes["name"] = name
+    if windows is not None:
+        changes["windows"] = json.dumps(windows)
+    with db.conn:
+        db["schedules"].update(schedule_id, changes)
+    return get_schedule(db, schedule_id)
+
+
+def delete_schedule(db: sqlite_utils.Database, schedule_id: str) -> None:
+    """Tombstone a schedule no person uses (raise :class:`InUse` otherwise).
+
+    Refused rather than unassigned: a person left without a schedule would be let in at any hour.
+    """
+    with db.conn:
+        cur = db.execute(
+            "UPDATE schedules SET deleted = 1, dirty = 1, name = 'deleted ' || id, "
+            "updated_at = ? WHERE id = ? AND deleted = 0 AND NOT EXISTS "
+            "(SELECT 1 FROM persons WHERE schedule_id = ? AND deleted = 0)",
+            [to_iso(utc_now()), schedule_id, schedule_id],
+        )
+    if cur.rowcount == 0:
+        get_schedule(db, schedule_id)  # raises NotFound
+        users = db.execute(
+            "SELECT count(*) FROM persons WHERE schedule_id = ? AND deleted = 0", [schedule_id]
+        ).fetchone()[0]
+        raise InUse(f"schedule {schedule_id} is assigned to {users} person(s)")
+
+
 # --- events ----------------------------------------------------------------------------------
 
 EVENT_COLUMNS = (
@@ -431,6 +497,16 @@ def list_events(
     return out
 
 
+def get_event(db: sqlite_utils.Database, event_id: str) -> dict[str, Any]:
+    rows = list(db.query("SELECT * FROM events WHERE id = ?", [event_id]))
+    if not rows:
+        raise NotFound(f"no event {event_id}")
+    row = dict(rows[0])
+    row["synced"] = bool(row["synced"])
+    row["details"] = json.loads(row["details"]) if row["details"] else None
+    return row
+
+
 # --- commands (admin API -> appliance) -------------------------------------------------------
 
 
@@ -458,6 +534,17 @@ def finish_command(
             "UPDATE commands SET status = ?, result = ?, done_at = ? WHERE id = ?",
             [status, result, to_iso(utc_now()), command_id],
         )
+
+
+def expire_command(db: sqlite_utils.Database, command_id: int) -> bool:
+    """Mark a still-pending command expired so it never runs late; False if it was taken."""
+    with db.conn:
+        cur = db.execute(
+            "UPDATE commands SET status = 'expired', done_at = ? "
+            "WHERE id = ? AND status = 'pending'",
+            [to_iso(utc_now()), command_id],
+        )
+    return cur.rowcount == 1
 
 
 def get_command(db: sqlite_utils.Database, command_id: int) -> dict[str, Any]:
@@ -501,3 +588,15 @@ def audit(
         "INSERT INTO audit_log (ts, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
         [to_iso(utc_now()), actor, action, target, json.dumps(details) if details else None],
     )
+
+
+def list_audit(
+    db: sqlite_utils.Database, *, actor: str | None = None, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The audit log, newest first."""
+    where, params = ("WHERE actor = ?", [actor]) if actor else ("", [])
+    rows = db.query(
+        f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return [{**r, "details": json.loads(r["details"]) if r["details"] else None} for r in rows]
