@@ -131,9 +131,27 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'; END;
 """
 
+# Sync: rows refused on the way up or malformed on the way down are kept here and reported,
+# instead of blocking the rows behind them; a person the centre refused is not re-sent until it
+# changes again (sync_refused_at holds the refused version's updated_at).
+M002_SYNC_QUARANTINE = """
+CREATE TABLE sync_quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('push', 'pull')),
+    kind TEXT NOT NULL,                  -- event, person, face, schedule
+    row_id TEXT,
+    error TEXT NOT NULL,
+    payload TEXT                         -- JSON of the refused row, as sent or received
+);
+CREATE INDEX sync_quarantine_ts ON sync_quarantine(ts);
+ALTER TABLE persons ADD COLUMN sync_refused_at TEXT;
+"""
+
 #: The SQL scripts, in order; migration N is MIGRATIONS[N - 1].
 MIGRATIONS: list[str] = [
     M001_INITIAL,
+    M002_SYNC_QUARANTINE,
 ]
 
 
