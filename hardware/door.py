@@ -28,8 +28,10 @@ thread and must not block for long; an exception in it is logged and the door ca
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
@@ -53,7 +55,8 @@ class DoorController:
     """Relay pulse, door contact, exit button, LED and buzzer of one door.
 
     ``settings`` is an ``appliance.settings.Settings``; ``emit(kind, fields)`` receives
-    ``door_forced``, ``door_held_open``, ``door_closed`` (after an alarm) and ``exit_request``.
+    ``door_forced``, ``door_held_open``, ``door_closed`` (after an alarm), ``exit_request`` and,
+    if driving the pins fails, ``door_fault`` (``{"error": ...}``; the relay is then released).
     ``pin_factory`` defaults to the one ``settings.pin_factory`` names (and is then closed with
     the controller); tests pass a ``MockFactory`` they keep.
     """
@@ -116,6 +119,7 @@ class DoorController:
                                               self._timings))
             self._thread = threading.Thread(target=self._run, name="door-controller", daemon=True)
             self._thread.start()
+            atexit.register(_close_at_exit, weakref.ref(self))
         except BaseException:
             self.close()
             raise
@@ -300,9 +304,13 @@ class DoorController:
         return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _fail(self, exc: Exception) -> None:
-        """An unexpected error while driving the door: relay to its safe state, refuse work."""
+        """An unexpected error while driving the door: relay to its safe state, refuse work.
+
+        Reported as a ``door_fault`` event too: with a maglock the door now stands released.
+        """
         self._fault = f"{type(exc).__name__}: {exc}"
         self._deadline = None  # nothing more to time: the driver thread only delivers and stops
+        self._outbox.append(Report("door_fault", {"error": self._fault}))
         self._log.opt(exception=exc).critical(
             "door controller failed; relay de-energised ({}), grants refused", self._lock_type)
         self._release_relay()
@@ -313,3 +321,13 @@ class DoorController:
             self._emit(report.kind, dict(report.fields))
         except Exception:
             self._log.exception("emit({!r}) failed; the door carries on", report.kind)
+
+
+def _close_at_exit(ref: weakref.ref[DoorController]) -> None:
+    """Interpreter exit without close(): still put the relay in its safe state first.
+
+    Registered after gpiozero's own exit hook, so it runs before gpiozero releases the pins.
+    """
+    door = ref()
+    if door is not None:
+        door.close()

@@ -7,8 +7,11 @@ when closed/pressed). Pulses and timers are short (0.2-0.3 s) to keep the file f
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
@@ -311,3 +314,25 @@ def test_a_pin_failure_leaves_the_relay_de_energised_and_refuses_grants(
         assert "OSError" in door.status()["fault"]
         with pytest.raises(DoorControllerError, match="failed"):
             door.grant("p")
+        assert "gpiochip write failed" in events.wait_for("door_fault")["error"]
+
+
+def test_interpreter_exit_without_close_still_releases_the_relay(data_dir):
+    code = (
+        "from gpiozero.pins.mock import MockFactory, MockPin\n"
+        "from appliance.settings import load_settings\n"
+        "from hardware.door import DoorController\n"
+        "import atexit\n"
+        "f = MockFactory(pin_class=MockPin)\n"
+        "atexit.register(lambda: print('relay at exit:', f.pin('GPIO17').state))\n"  # runs last
+        f"s = load_settings(data_dir={str(data_dir)!r}, pin_factory='mock', unlock_seconds=30)\n"
+        "door = DoorController(s, lambda k, x: None, f)\n"
+        "door.grant('p')\n"
+        "assert f.pin('GPIO17').state is True\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "door controller stopped; relay de-energised (fail_secure)" in done.stderr
+    assert done.stdout.strip() == "relay at exit: False"
