@@ -220,17 +220,19 @@ class DoorController:
         return None if self._contact is None else not self._contact.is_active
 
     def _door_moved(self, is_open: bool) -> None:
-        try:
-            self._input(lambda s, now: door_state.door_moved(s, now, self._timings, is_open))
-        except DoorControllerError:
-            pass  # a callback after close(): the door is already in its stopped state
+        self._from_pin(lambda s, now: door_state.door_moved(s, now, self._timings, is_open))
 
     def _exit_pressed(self) -> None:
         self._log.info("unlock pulse: exit button")
+        self._from_pin(lambda s, now: door_state.unlock(s, now, self._timings, "exit"))
+
+    def _from_pin(self, transition: Callable[[DoorState, float], Step]) -> None:
+        """A pin callback (gpiozero's thread): nobody up that stack could handle an error."""
         try:
-            self._input(lambda s, now: door_state.unlock(s, now, self._timings, "exit"))
-        except DoorControllerError:
-            pass
+            self._input(transition)
+        except DoorControllerError as exc:
+            # Closed or failed: the relay is already released and the cause already logged.
+            self._log.debug("pin event ignored: {}", exc)
 
     def _input(self, transition: Callable[[DoorState, float], Step]) -> None:
         with self._lock:
