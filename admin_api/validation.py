@@ -54,7 +54,10 @@ class Window(BaseModel):
 
 def _windows(windows: list[Window]) -> list[dict[str, Any]]:
     # the appliance's own check decides what the door accepts; run it here as well
-    return policy.validate_windows([w.model_dump() for w in windows])
+    try:
+        return policy.validate_windows([w.model_dump() for w in windows])
+    except ValueError as exc:
+        raise bad_request(f"windows: {exc}") from None
 
 
 class ScheduleCreate(BaseModel):
