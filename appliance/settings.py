@@ -103,7 +103,9 @@ class Settings(BaseSettings):
     sync_batch_size: int = Field(500, ge=1, le=5000, description="rows per push/pull page")
 
     # --- logging -------------------------------------------------------------------------------
-    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field(
+        "INFO", description="TRACE, DEBUG, INFO, SUCCESS, WARNING or ERROR"
+    )
     log_file: Path | None = Field(None, description="also log to this file (rotated)")
 
     @field_validator("door_timezone")
@@ -158,6 +160,11 @@ def load_settings(**overrides) -> Settings:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "settings"
-            name = f"FACEGATE_{loc.upper()}" if loc != "settings" else "settings"
+            if loc == "settings":
+                name = loc
+            elif loc.lower().startswith("facegate_"):  # an unknown key from .env
+                name = loc.upper()
+            else:
+                name = f"FACEGATE_{loc.upper()}"
             problems.append(f"{name}: {err['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

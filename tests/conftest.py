@@ -65,3 +65,31 @@ def settings(data_dir: Path):
     from appliance.settings import load_settings
 
     return load_settings(data_dir=data_dir, pin_factory="mock")
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """One FaceEngine (the dlib models) for the whole session."""
+    from appliance.faces import FaceEngine
+
+    return FaceEngine()
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300):
+    """Run ``python -m appliance ARGS`` from the repository root; returns CompletedProcess."""
+    import subprocess
+    import sys
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
+    if "FACEGATE_FIXTURES" in os.environ:
+        full_env["FACEGATE_FIXTURES"] = os.environ["FACEGATE_FIXTURES"]
+    full_env["PYTHONPATH"] = str(REPO_ROOT)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *args],
+        cwd=REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
