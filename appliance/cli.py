@@ -262,16 +262,12 @@ def _num(x: float | None) -> str:
 def cmd_run(args, settings) -> int:
     from appliance.camera import SourceError
     from appliance.loop import Kiosk
-    from hardware.pins import PinFactoryError
 
     try:
         kiosk = Kiosk(settings, source=args.source, fast=args.fast, once=args.once)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except PinFactoryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
     kiosk.install_signal_handlers()
     return kiosk.run()
 

@@ -29,7 +29,8 @@ from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
 from appliance.match import Gallery
 from appliance.pipeline import FrameReport, LivenessLike, Outcome, Pipeline
 from appliance.settings import Settings
-from hardware.door import DoorController
+from hardware.door import DoorController, DoorControllerError
+from hardware.pins import PinFactoryError
 
 HOUSEKEEPING_S = 0.5
 LIVE_VIEW_MIN_S = 0.25  # the annotated JPEG is replaced at most 4 times a second
@@ -134,6 +135,10 @@ class Kiosk:
             )
             self._frame_loop()
             return 0
+        except (PinFactoryError, DoorControllerError) as exc:
+            # a start-up error of the door hardware: say which setting, never simulate instead
+            logger.error("door hardware cannot start: {}", exc)
+            return 2
         except Exception:
             logger.exception("kiosk failed; the door goes to its safe state")
             return 1
