@@ -44,7 +44,9 @@ def door_status() -> Response:
     return jsonify(
         {
             "door": state().settings.door_name,
-            "appliance_online": age is not None and age <= STATUS_STALE_S,
+            # a fresh row from a running appliance; it writes running=false when it stops
+            "appliance_online": age is not None and age <= STATUS_STALE_S
+            and appliance.get("running", True) is not False,
             "status_age_s": None if age is None else round(age, 1),
             "appliance": appliance,
             "sync": store.get_status(conn, "sync"),

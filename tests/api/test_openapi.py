@@ -1,0 +1,59 @@
+"""The OpenAPI document and the Flask routes agree, both ways, and on the role of each route."""
+
+from __future__ import annotations
+
+import re
+
+from admin_api.auth import required_role
+from admin_api.openapi import build_spec
+from tests.api.conftest import Api
+from tests.api.test_auth import assert_error
+
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def _routes(api: Api) -> dict[tuple[str, str], str]:
+    out = {}
+    for rule in api.app.url_map.iter_rules():
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        role = required_role(api.app.view_functions[rule.endpoint]) or "public"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            out[(path, method.lower())] = role
+    return out
+
+
+def _operations(spec: dict) -> dict[tuple[str, str], dict]:
+    return {
+        (path, method): op
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    }
+
+
+def test_every_route_is_documented_and_every_operation_exists(api: Api) -> None:
+    routes, ops = _routes(api), _operations(build_spec())
+    assert set(routes) - set(ops) == set(), "routes missing from the OpenAPI document"
+    assert set(ops) - set(routes) == set(), "documented operations without a route"
+
+
+def test_documented_roles_are_the_enforced_roles(api: Api) -> None:
+    routes, ops = _routes(api), _operations(build_spec())
+    for key, op in ops.items():
+        assert op["x-role"] == routes[key], key
+        assert ("security" in op and op["security"] == []) == (routes[key] == "public"), key
+        if routes[key] == "admin":
+            assert "403" in op["responses"], key
+
+
+def test_path_parameters_are_declared(api: Api) -> None:
+    for (path, _), op in _operations(build_spec()).items():
+        declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+        assert declared == set(re.findall(r"{([^}]+)}", path)), path
+
+
+def test_served_document_needs_a_token_and_is_the_built_one(api: Api) -> None:
+    assert_error(api.client().get("/openapi.json"), 401)
+    served = api.viewer.get("/openapi.json").json()
+    assert served == build_spec()
+    assert served["openapi"].startswith("3.1")
