@@ -195,6 +195,7 @@ class Fault:
     kind: str
     path: str = "/rest/v1/rpc/"
     times: int = 1
+    skip: int = 0  # matching requests to let through before this fault fires
     seconds: float = 0.0
     status: int = 500
     reached: threading.Event = field(default_factory=threading.Event)
@@ -337,12 +338,17 @@ class Gateway:
             self.faults.clear()
 
     def _take_fault(self, path: str) -> Fault | None:
+        fired = None
         with self._lock:
             for f in self.faults:
-                if f.path in path and f.times > 0:
+                if f.path not in path or f.times <= 0:
+                    continue
+                if f.skip > 0:
+                    f.skip -= 1
+                elif fired is None:
                     f.times -= 1
-                    return f
-        return None
+                    fired = f
+        return fired
 
     def revoke_all_sessions(self) -> None:
         """Every refresh token stops working (as after a lost, retried refresh)."""
