@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,54 +64,69 @@ class EventWriter(threading.Thread):
         except (OSError, cv2.error) as exc:  # a snapshot is optional; the event is not
             logger.warning("snapshot for event {} not saved: {}", event["id"], exc)
 
+    def _take(self, item: dict[str, Any] | None) -> bool:
+        """Move one queued item to the pending batch; False for the stop marker."""
+        if item is None:
+            return False
+        self._save_snapshot(item)
+        self._pending.append(item)
+        return True
+
     def run(self) -> None:
-        db = store.open_db(self.db_path)
-        backoff = 0.2
+        db = None  # opened on first write, and reopened after a failure (full disk, I/O error)
+        backoff = 0.0  # seconds to wait before the next write attempt after a failure
+        next_try = 0.0
         stopping = False
         try:
             while True:
-                timeout = backoff if self._pending else None
+                wait = None
+                if self._pending:
+                    wait = max(0.0, next_try - time.monotonic())
                 try:
-                    item = self._q.get(timeout=timeout)
-                    if item is None:
+                    if not self._take(self._q.get(timeout=wait)):
                         stopping = True
-                    else:
-                        self._save_snapshot(item)
-                        self._pending.append(item)
-                    while len(self._pending) < self.batch:  # drain what is already queued
-                        nxt = self._q.get_nowait()
-                        if nxt is None:
+                    while not stopping:  # drain whatever is already queued
+                        if not self._take(self._q.get_nowait()):
                             stopping = True
-                            break
-                        self._save_snapshot(nxt)
-                        self._pending.append(nxt)
                 except queue.Empty:
                     pass
-                if self._pending:
+                if self._pending and time.monotonic() >= next_try:
                     try:
-                        store.insert_events(db, self._pending)
+                        if db is None:
+                            db = store.open_db(self.db_path, migrate_schema=False)
+                        for i in range(0, len(self._pending), self.batch):
+                            store.insert_events(db, self._pending[i : i + self.batch])
                         self.written += len(self._pending)
                         self._pending.clear()
-                        backoff = 0.2
+                        if backoff:
+                            logger.info("entry log writable again; all kept events written")
+                        backoff = 0.0
                         self.last_error = None
                     except Exception as exc:  # disk full, I/O error: keep the rows, retry
                         self.failures += 1
-                        self.last_error = f"{type(exc).__name__}: {exc}"
-                        logger.error(
-                            "entry log write failed ({}); {} event(s) kept in memory, retrying",
-                            self.last_error,
-                            len(self._pending),
-                        )
+                        error = f"{type(exc).__name__}: {exc}"
+                        if error != self.last_error:
+                            logger.error(
+                                "entry log write failed ({}); {} event(s) kept, retrying",
+                                error,
+                                len(self._pending),
+                            )
+                        self.last_error = error
+                        if db is not None:
+                            db.conn.close()
+                            db = None
                         if stopping:
                             break
-                        backoff = min(5.0, backoff * 2)
+                        backoff = min(5.0, max(0.2, backoff * 2))
+                        next_try = time.monotonic() + backoff
                         continue
-                if stopping and self._q.empty() and not self._pending:
+                if stopping and not self._pending:
                     break
         finally:
             if self._pending:
                 logger.error("{} event(s) could not be written before stop", len(self._pending))
-            db.conn.close()
+            if db is not None:
+                db.conn.close()
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush everything queued and stop."""

@@ -87,8 +87,13 @@ def test_kiosk_run_pulses_the_relay_and_logs_every_decision(
             store.delete_person(db, pid)
     factory = MockFactory(pin_class=MockPin)
     kiosk = Kiosk(
-        settings, source=str(clip_path), fast=True, once=True, pin_factory=factory,
-        engine=engine, liveness=None,
+        settings,
+        source=str(clip_path),
+        fast=True,
+        once=True,
+        pin_factory=factory,
+        engine=engine,
+        liveness=None,
     )
     assert kiosk.run() == 0
     events = store.list_events(db, limit=100)

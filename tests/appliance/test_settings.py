@@ -70,7 +70,9 @@ def test_dotenv_file_is_read_and_typos_are_refused(tmp_path, monkeypatch):
 def test_sync_is_off_until_configured():
     assert load_settings().sync_configured is False
     s = load_settings(
-        supabase_url="https://x.supabase.co", supabase_anon_key="k",
-        device_email="door@example.com", device_password="p",
+        supabase_url="https://x.supabase.co",
+        supabase_anon_key="k",
+        device_email="door@example.com",
+        device_password="p",
     )
     assert s.sync_configured

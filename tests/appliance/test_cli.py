@@ -1,0 +1,166 @@
+"""The command line as a user runs it: exit codes, messages and JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.appliance.conftest import copy_data
+from tests.conftest import run_cli
+
+
+@pytest.fixture
+def env(enrolled_template, tmp_path):
+    data = copy_data(enrolled_template[0], tmp_path / "data")
+    return {"FACEGATE_DATA_DIR": str(data), "FACEGATE_PIN_FACTORY": "mock"}
+
+
+@pytest.fixture
+def empty_env(tmp_path):
+    return {"FACEGATE_DATA_DIR": str(tmp_path / "empty"), "FACEGATE_PIN_FACTORY": "mock"}
+
+
+def test_enroll_prints_the_person_id_and_refuses_bad_files(empty_env, people_dir, tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    r = run_cli(
+        "enroll",
+        "--name",
+        "Rose Leslie",
+        "--external-id",
+        "E-7",
+        str(people_dir / "rose_leslie"),
+        str(bad),
+        env=empty_env,
+    )
+    assert r.returncode == 0, r.stderr
+    person_id = r.stdout.strip().splitlines()[-1]
+    assert len(person_id) == 36
+    assert "notes.jpg" in r.stderr and "not a readable image" in r.stderr
+    shown = run_cli("persons", "show", person_id, "--json", env=empty_env)
+    person = json.loads(shown.stdout)
+    assert person["name"] == "Rose Leslie" and len(person["faces"]) == 2
+
+
+def test_enroll_with_nothing_usable_exits_non_zero(empty_env, probes_dir):
+    r = run_cli(
+        "enroll", "--name", "Group", str(probes_dir / "two_faces__two_people.jpg"), env=empty_env
+    )
+    assert r.returncode == 1
+    assert "two_faces__two_people.jpg" in r.stderr and "more than one face" in r.stderr
+    listed = run_cli("persons", "list", "--json", env=empty_env)
+    assert json.loads(listed.stdout) == []
+
+
+def test_enroll_folder_summary(empty_env, people_dir):
+    r = run_cli("enroll-folder", str(people_dir), env=empty_env)
+    assert r.returncode == 0, r.stderr
+    assert "12 face(s) enrolled for 6 person(s)" in r.stdout
+    for person in ("barack_obama", "rose_leslie"):
+        assert person in r.stdout
+
+
+def test_identify_json(env, probes_dir):
+    r = run_cli(
+        "identify", str(probes_dir / "two_faces__kit_harington_rose_leslie.jpg"), "--json", env=env
+    )
+    assert r.returncode == 0, r.stderr
+    faces = json.loads(r.stdout)["faces"]
+    assert sorted(f["person_name"] for f in faces) == ["kit_harington", "rose_leslie"]
+    for f in faces:
+        assert set(f) == {
+            "box",
+            "person_id",
+            "person_name",
+            "distance",
+            "margin",
+            "decision",
+            "reason",
+        }
+        assert len(f["box"]) == 4 and f["decision"] == "access_granted" and f["reason"] is None
+        assert 0 < f["distance"] < 0.55
+
+
+def test_identify_unknown_and_disabled(env, probes_dir):
+    obama = str(probes_dir / "barack_obama__1.jpg")
+    person_id = json.loads(run_cli("identify", obama, "--json", env=env).stdout)["faces"][0][
+        "person_id"
+    ]
+    assert run_cli("persons", "disable", person_id, env=env).returncode == 0
+    face = json.loads(run_cli("identify", obama, "--json", env=env).stdout)["faces"][0]
+    assert face["decision"] == "access_denied" and face["reason"] == "disabled"
+    assert run_cli("persons", "remove", person_id, "--json", env=env).returncode == 0
+    face = json.loads(run_cli("identify", obama, "--json", env=env).stdout)["faces"][0]
+    assert face["person_id"] is None and face["reason"] == "unknown_face"
+
+
+def test_identify_photo_without_face_gives_empty_list(env, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "wall.png"
+    Image.fromarray(np.full((200, 300, 3), 180, np.uint8)).save(path)
+    r = run_cli("identify", str(path), "--json", env=env)
+    assert r.returncode == 0 and json.loads(r.stdout) == {"faces": []}
+
+
+def test_persons_remove_deletes_faces(env):
+    persons = json.loads(run_cli("persons", "list", "--json", env=env).stdout)
+    target = next(p for p in persons if p["external_id"] == "joe_biden")
+    out = json.loads(run_cli("persons", "remove", target["id"], "--json", env=env).stdout)
+    assert out["faces_deleted"] == 2
+    assert run_cli("persons", "show", target["id"], env=env).returncode == 1
+    left = json.loads(run_cli("persons", "list", "--json", env=env).stdout)
+    assert target["id"] not in {p["id"] for p in left}
+
+
+def test_run_without_camera_says_how_to_name_a_source(empty_env, tmp_path):
+    r = run_cli("run", "--source", str(tmp_path / "missing.mp4"), env=empty_env)
+    assert r.returncode == 2
+    assert "--source" in r.stderr
+
+
+def test_run_clip_then_events_json(env, clip_path):
+    env = {**env, "FACEGATE_LIVENESS": "off"}
+    r = run_cli("run", "--source", str(clip_path), "--once", "--fast", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    events = json.loads(run_cli("events", "--json", env=env).stdout)
+    assert events, "no decisions logged"
+    for e in events:
+        assert {
+            "id",
+            "ts",
+            "door",
+            "kind",
+            "person_id",
+            "person_name",
+            "distance",
+            "reason",
+        } <= set(e)
+        assert e["ts"].endswith("+00:00") and len(e["id"]) == 36
+    assert [e["ts"] for e in events] == sorted((e["ts"] for e in events), reverse=True)
+    # every person is enrolled here, so Lin-Manuel Miranda is the only grant
+    assert {e["person_name"] for e in events if e["kind"] == "access_granted"} == {
+        "lin_manuel_miranda"
+    }
+    since = events[0]["ts"]
+    recent = json.loads(run_cli("events", "--since", since, "--json", env=env).stdout)
+    assert [e["id"] for e in recent] == [events[0]["id"]]
+    bad = run_cli("events", "--since", "yesterday", env=env)
+    assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_bad_setting_is_named_at_start(empty_env):
+    r = run_cli("persons", "list", env={**empty_env, "FACEGATE_MATCH_THRESHOLD": "high"})
+    assert r.returncode == 2 and "FACEGATE_MATCH_THRESHOLD" in r.stderr
+
+
+def test_run_on_a_machine_without_camera(empty_env):
+    import glob
+
+    if glob.glob("/dev/video*"):
+        pytest.skip("this machine has a camera")
+    r = run_cli("run", env=empty_env)
+    assert r.returncode == 2
+    assert "no camera found" in r.stderr and "--source" in r.stderr
