@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -40,6 +41,8 @@ def _serve(settings) -> int:
     from admin_api.app import create_app
     from admin_api.server import ApiServer
 
+    # waitress warns on every queued request under load: noise, not news, on a small kiosk
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     server = ApiServer(create_app(settings), settings)
     stopping = threading.Event()
 

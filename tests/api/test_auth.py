@@ -175,3 +175,17 @@ def test_start_up_warns_when_reachable_from_the_network_without_tls(tmp_path) ->
     finally:
         logger.remove(sink)
     assert any("0.0.0.0" in m and "TLS" in m for m in messages)
+
+
+def test_last_use_is_recorded(api: Api) -> None:
+    token = api.token("last-use", "viewer")
+    assert api.client(token).head("/people").status_code == 200
+    row = api.db.execute("SELECT last_used_at FROM api_tokens WHERE name = 'last-use'").fetchone()
+    assert row[0] is not None
+
+
+def test_json_bodies_over_the_limit_are_413(api: Api) -> None:
+    limit = int(api.settings.api_max_upload_mb * 1024 * 1024)
+    resp = api.admin.post("/people", data=b"{" + b" " * limit + b"}",
+                          headers={"Content-Type": "application/json"})
+    assert_error(resp, 413)
