@@ -48,7 +48,7 @@ def classify_api_error(err: APIError) -> SyncError:
     """PostgREST's error code -> what the loop should do about it."""
     code = str(err.code or "")
     text = f"{code}: {err.message or ''}".strip()
-    if code.isdigit() and (int(code) >= 500 or int(code) in (408, 429)):
+    if len(code) == 3 and code.isdigit() and (int(code) >= 500 or int(code) in (408, 429)):
         return Transient(f"HTTP {text}")
     if code.startswith("08") or code in ("PGRST000", "PGRST001", "PGRST002", "57014", "40001",
                                          "40P01", "53300"):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import secrets
 import shutil
 import socket
@@ -362,7 +363,7 @@ class Gateway:
         return time.time() + self.clock_offset
 
     def _sign(self, claims: dict[str, Any], forever: bool = False) -> str:
-        now = int(time.time())
+        now = int(self.now())  # tokens follow the gateway's clock, skewed or not
         body = {"iat": now, **claims}
         body["exp"] = now + (10 * 365 * 86400 if forever else self.access_token_seconds)
         return jwt.encode(body, self.secret, algorithm="HS256")
@@ -374,9 +375,12 @@ class Gateway:
         token = authorization.split(" ", 1)[1].strip()
         try:
             claims = jwt.decode(token, self.secret, algorithms=["HS256"],
-                                options={"verify_exp": False, "verify_aud": False})
+                                options={"verify_exp": False, "verify_aud": False,
+                                         "verify_iat": False, "verify_nbf": False})
         except jwt.PyJWTError as exc:
             raise _ApiError(401, "PGRST301", f"JWSError {exc}") from None
+        if claims.get("iat") is not None and claims["iat"] > self.now() + self.clock_skew_seconds:
+            raise _ApiError(401, "PGRST301", "JWT issued at future")
         if claims.get("exp") is not None and claims["exp"] < self.now() - self.clock_skew_seconds:
             raise _ApiError(401, "PGRST303", "JWT expired")
         return claims
@@ -403,7 +407,7 @@ class Gateway:
                                       "used": False}
         return {"access_token": access, "token_type": "bearer",
                 "expires_in": self.access_token_seconds,
-                "expires_at": int(time.time()) + self.access_token_seconds,
+                "expires_at": int(self.now()) + self.access_token_seconds,
                 "refresh_token": refresh, "user": self._user_json(user)}
 
     def _find_user(self, where: str, params: list[Any]) -> dict[str, Any] | None:
@@ -537,6 +541,70 @@ class Gateway:
         return 200, row[0] if row else "null"
 
 
+    def table(self, method: str, table: str, query: str, body: Any, claims: dict[str, Any]
+              ) -> tuple[int, str | None]:
+        """PostgREST's table endpoints, enough for RLS tests: select/insert/update/delete with
+        ``col=eq.value`` filters, run as the JWT's role like an RPC."""
+        params = parse_qs(query)
+        ident = re.compile(r"^[a-z_][a-z0-9_]*$")
+        if not ident.match(table):
+            raise _ApiError(404, "PGRST205", f"Could not find the table public.{table}")
+        where, values = [], []
+        for key, vals in params.items():
+            if key in ("select", "limit", "offset", "order", "columns"):
+                continue
+            if not ident.match(key) or not vals[0].startswith("eq."):
+                raise _ApiError(400, "PGRST100", f"unsupported filter {key}={vals[0]}")
+            where.append(f"{table}.{key}::text = %s")
+            values.append(vals[0][3:])
+        clause = f" where {' and '.join(where)}" if where else ""
+        if method == "GET":
+            cols = params.get("select", ["*"])[0]
+            if cols != "*" and not all(ident.match(c) for c in cols.split(",")):
+                raise _ApiError(400, "PGRST100", f"unsupported select {cols}")
+            sql = (f"select coalesce(json_agg(t), '[]')::text from "
+                   f"(select {cols} from public.{table}{clause}) t")
+            args: list[Any] = values
+            status = 200
+        elif method == "POST":
+            rows = body if isinstance(body, list) else [body]
+            keys = sorted({k for r in rows for k in r})
+            if not all(ident.match(k) for k in keys):
+                raise _ApiError(400, "PGRST204", "bad column name")
+            cols = ", ".join(keys)
+            sql = (f"with ins as (insert into public.{table} ({cols}) select {cols} from "
+                   f"json_populate_recordset(null::public.{table}, %s::json) returning 1) "
+                   "select '[]'")
+            args, status = [json.dumps(rows)], 201
+        elif method == "PATCH":
+            keys = sorted(body)
+            if not all(ident.match(k) for k in keys):
+                raise _ApiError(400, "PGRST204", "bad column name")
+            sets = ", ".join(f"{k} = r.{k}" for k in keys)
+            sql = (f"with upd as (update public.{table} set {sets} from "
+                   f"json_populate_record(null::public.{table}, %s::json) r{clause} "
+                   "returning 1) select '[]'")
+            args, status = [json.dumps(body), *values], 200
+        elif method == "DELETE":
+            sql = f"with del as (delete from public.{table}{clause} returning 1) select '[]'"
+            args, status = values, 200
+        else:
+            raise _ApiError(405, "PGRST117", f"unsupported method {method}")
+        role = str(claims.get("role") or "anon")
+        with self._api_pool.connection() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute("select set_config('role', %s, true), "
+                                 "set_config('request.jwt.claims', %s, true)",
+                                 [role, json.dumps(claims)])
+                    row = conn.execute(sql, args).fetchone()
+            except psycopg.Error as exc:
+                raise _ApiError(_status_for(exc.sqlstate, role), exc.sqlstate or "PGRST000",
+                                exc.diag.message_primary or str(exc), exc.diag.message_detail,
+                                exc.diag.message_hint) from None
+        return status, row[0]
+
+
 class _ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: str | None = None,
                  hint: str | None = None) -> None:
@@ -574,7 +642,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
     def _reply(self, status: int, body: Any, raw: str | None = None) -> None:
+        with self.gw._lock:
+            self.gw.calls[f"status:{status}"] += 1
         data = b"" if status == 204 else (raw if raw is not None else json.dumps(body)).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -664,6 +737,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/rest/v1/rpc/") and method == "POST":
             claims = gw.claims_for(self.headers.get("Authorization"))
             status, text = gw.rpc(path.rsplit("/", 1)[1], body, claims, fault)
+            return status, None, text
+        if path.startswith("/rest/v1/") and path.count("/") == 3:
+            claims = gw.claims_for(self.headers.get("Authorization"))
+            status, text = gw.table(method, path.rsplit("/", 1)[1], query, body, claims)
             return status, None, text
         return 404, {"code": "PGRST125", "message": f"Invalid path {path}", "details": None,
                      "hint": None}, None

@@ -68,6 +68,7 @@ def _calm_gateway(request: pytest.FixtureRequest) -> Iterator[None]:
         gw: Gateway = request.getfixturevalue("gateway")
         gw.clear_faults()
         gw.clock_offset = 0.0
+        gw.access_token_seconds = 3600
         if gw._server is None:
             gw.start()
 
