@@ -11,8 +11,10 @@ the request waits up to UNLOCK_WAIT_S for the appliance to mark it done or faile
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
@@ -27,6 +29,20 @@ UNLOCK_WAIT_S = 3.0
 POLL_S = 0.05
 #: The appliance refreshes its status row every second or so; older than this = not running.
 STATUS_STALE_S = 10.0
+
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+
+
+def redact(value: Any) -> Any:
+    """The status with passwords in URLs (rtsp://user:pass@camera) masked: viewers read it."""
+    if isinstance(value, str):
+        return _URL_CREDENTIALS.sub(r"\g<scheme>***@", value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
 
 
 def _age_s(updated_at: str | None) -> float | None:
@@ -48,8 +64,8 @@ def door_status() -> Response:
             "appliance_online": age is not None and age <= STATUS_STALE_S
             and appliance.get("running", True) is not False,
             "status_age_s": None if age is None else round(age, 1),
-            "appliance": appliance,
-            "sync": store.get_status(conn, "sync"),
+            "appliance": redact(appliance),
+            "sync": redact(store.get_status(conn, "sync")),
             "gallery_version": store.gallery_version(conn),
         }
     )

@@ -99,9 +99,11 @@ def update_person(person_id: str) -> Response:
     body.check_dates(current)
     if "schedule_id" in changes:
         _check_schedule(changes["schedule_id"])
+    if not changes:
+        return jsonify(person_json(current))
     conn = db()
     try:
-        row = store.update_person(conn, person_id, **changes) if changes else current
+        row = store.update_person(conn, person_id, **changes)
     except store.NotFound as exc:  # deleted meanwhile
         raise not_found(str(exc)) from None
     except sqlite3.IntegrityError as exc:

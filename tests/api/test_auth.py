@@ -189,3 +189,24 @@ def test_json_bodies_over_the_limit_are_413(api: Api) -> None:
     resp = api.admin.post("/people", data=b"{" + b" " * limit + b"}",
                           headers={"Content-Type": "application/json"})
     assert_error(resp, 413)
+
+
+def test_behind_a_local_tls_proxy_the_limit_applies_to_the_forwarded_address(tmp_path) -> None:
+    settings = make_settings(tmp_path / "data", api_behind_tls=True)
+    app = create_app(settings)
+    app.extensions["facegate"].limiter = FailureLimiter(limit=2, window_s=60)
+    server = ApiServer(app, settings, host="127.0.0.1", port=0).start()
+    try:
+        url = server.url + "/api/v1"
+
+        def attempt(client_address: str):
+            return ApiClient(url, "fg_guess").get(
+                "/people", headers={"X-Forwarded-For": client_address})
+
+        assert attempt("203.0.113.7").status_code == 401
+        assert attempt("203.0.113.7").status_code == 401
+        assert_error(attempt("203.0.113.7"), 429)
+        assert attempt("198.51.100.9").status_code == 401  # someone else is not blocked
+    finally:
+        server.stop()
+        app.extensions["facegate"].close()

@@ -39,12 +39,15 @@ def test_status_reports_the_appliance_and_sync(api: Api) -> None:
                                            "fps": 12.5, "gallery_size": 14,
                                            "last_decision": {"kind": "access_granted"}})
     store.put_status(api.db, "sync", {"last_push": "2026-11-25T10:00:00Z", "backlog": 0})
+    store.put_status(api.db, "appliance", {**store.get_status(api.db, "appliance"),
+                                           "camera_source": "rtsp://admin:s3cret@10.0.0.5/s"})
     body = api.viewer.get("/door/status").json()
     assert body["appliance_online"] is True and body["appliance"]["fps"] == 12.5
     assert body["appliance"]["locked"] is True and body["appliance"]["camera_ok"] is True
     assert body["sync"]["backlog"] == 0
     assert body["gallery_version"] == store.gallery_version(api.db)
     assert body["door"] == api.settings.door_name
+    assert body["appliance"]["camera_source"] == "rtsp://***@10.0.0.5/s"  # viewers read this
 
 
 def test_a_stale_status_row_means_offline(api: Api) -> None:

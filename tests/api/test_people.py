@@ -34,6 +34,7 @@ def test_create_read_update_and_the_appliance_sees_it(api: Api) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.json()["active"] is False and resp.json()["notes"] is None
     assert resp.json()["name"] == person["name"]  # untouched fields stay
+    assert api.admin.patch(f"/people/{person['id']}", json={}).json() == resp.json()
     rows = store.load_gallery_rows(api.db, MODEL_NAME)
     assert rows.persons[person["id"]]["active"] is False
 
