@@ -26,7 +26,7 @@ from appliance import store
 from appliance.camera import CameraReader, FrameSlot, SourceError, SourceSpec, parse_source
 from appliance.events import EventWriter
 from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
-from appliance.match import Gallery
+from appliance.match import Gallery, use_one_blas_thread
 from appliance.pipeline import FrameReport, LivenessLike, Outcome, Pipeline
 from appliance.settings import Settings
 from hardware.door import DoorController, DoorControllerError
@@ -75,6 +75,7 @@ class Kiosk:
         engine: FaceEngine | None = None,
         liveness: LivenessLike | None | str = "settings",
     ) -> None:
+        use_one_blas_thread()
         self.s = settings
         self.spec = parse_source(source if source is not None else settings.camera_source)
         check_source(self.spec)
