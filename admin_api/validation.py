@@ -22,7 +22,7 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 Notes = Annotated[str, Field(max_length=4000)]
 Instant = Annotated[str, Field(min_length=1, max_length=64, description="ISO-8601; no zone = UTC")]
 
-_STRICT = ConfigDict(extra="forbid", strict=True)
+_STRICT = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 M = TypeVar("M", bound=BaseModel)
 
 

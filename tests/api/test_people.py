@@ -60,6 +60,7 @@ def test_list_searches_filters_and_pages(api: Api) -> None:
     [
         ({}, "name"),
         ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
         ({"name": 42}, "name"),
         ({"name": "A", "active": "yes"}, "active"),
         ({"name": "A", "colour": "red"}, "colour"),
