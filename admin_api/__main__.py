@@ -22,7 +22,9 @@ from appliance.settings import SettingsError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m admin_api", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m admin_api", description="Serve the Facegate admin API; manage its tokens."
+    )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the API (the default)")
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(
