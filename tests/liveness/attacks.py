@@ -1,0 +1,292 @@
+"""Presentation-attack videos made from the fixture photos: a photo held up to the camera.
+
+A printed photo is a plane. Held in a hand it moves along a smooth path with tremor; seen by a
+pinhole camera its image moves by a similarity (plane facing the camera) or a homography (plane
+tilted). The frames are composed onto a background at the clip's face sizes, at the clip's frame
+rate, with sensor noise, light changes and JPEG compression, so the detector and the landmark
+model see what they would see at a door. Used by the liveness tests and scripts/bench_liveness.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+FPS = 29.97
+FRAME_SIZE = (640, 360)  # (width, height), the fixture clip's
+
+AttackKind = Literal["rigid", "perspective"]
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack video: which motion, how large the face, how long, which random path."""
+
+    kind: AttackKind = "rigid"
+    face_px: int = 75  # face box height in the frame (the clip has 45-110 px)
+    seconds: float = 3.0
+    seed: int = 0
+    max_tilt_deg: float = 30.0  # perspective only: yaw/pitch of the print, peak
+    jpeg_quality: tuple[int, int] = (55, 85)
+    noise_sigma: float = 2.0
+    exposure: float = 0.5  # fraction of the frame time the shutter is open (motion blur)
+    white_border: bool = True  # a print has a margin; a phone screen would not
+
+    @property
+    def n_frames(self) -> int:
+        return round(self.seconds * FPS)
+
+
+def _smooth_walk(rng: np.random.Generator, n: int, cutoff_frames: float) -> np.ndarray:
+    """A smooth random path in [-1, 1]: white noise low-passed by a Gaussian, then normalised."""
+    pad = int(4 * cutoff_frames) + 1
+    noise = rng.standard_normal(n + 2 * pad)
+    k = np.exp(-0.5 * (np.arange(-pad, pad + 1) / cutoff_frames) ** 2)
+    path = np.convolve(noise, k / k.sum(), mode="same")[pad : pad + n]
+    path -= path.mean()
+    peak = np.abs(path).max()
+    return path / peak if peak > 0 else path
+
+
+def _hand_path(spec: AttackSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Pose of the print per frame: slow arm drift plus 8-12 Hz hand tremor."""
+    n = spec.n_frames
+    t = np.arange(n) / FPS
+    tremor_hz = rng.uniform(8.0, 12.0)
+    tremor = np.sin(2 * np.pi * tremor_hz * t + rng.uniform(0, 2 * np.pi))
+    tilt = spec.max_tilt_deg if spec.kind == "perspective" else 0.0
+    return {
+        "tx": 60 * _smooth_walk(rng, n, 12) + 0.8 * tremor,  # pixels
+        "ty": 35 * _smooth_walk(rng, n, 12) + 0.8 * np.roll(tremor, 3),
+        "roll": np.deg2rad(10 * _smooth_walk(rng, n, 15) + 0.3 * tremor),
+        "yaw": np.deg2rad(tilt * _smooth_walk(rng, n, 14)),
+        "pitch": np.deg2rad(tilt * 0.7 * _smooth_walk(rng, n, 16)),
+        "scale": 1.0 + 0.15 * _smooth_walk(rng, n, 20),  # arm moving closer / further
+        "gain": 1.0 + 0.18 * _smooth_walk(rng, n, 25) + 0.02 * rng.standard_normal(n),
+    }
+
+
+def print_image(photo_rgb: np.ndarray, face_box: tuple[int, int, int, int], border: bool):
+    """Crop the photo around the face like a print (head and shoulders), with a white margin.
+
+    Returns the print (RGB) and the face box inside it as (top, right, bottom, left).
+    """
+    top, right, bottom, left = face_box
+    fh, fw = bottom - top, right - left
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    half_w, half_h = 1.4 * fw, 1.7 * fh
+    h, w = photo_rgb.shape[:2]
+    x0, x1 = int(max(0, cx - half_w)), int(min(w, cx + half_w))
+    y0, y1 = int(max(0, cy - half_h * 0.9)), int(min(h, cy + half_h * 1.1))
+    crop = photo_rgb[y0:y1, x0:x1]
+    box = (top - y0, right - x0, bottom - y0, left - x0)
+    if border:
+        m = max(4, int(0.06 * max(crop.shape[:2])))
+        crop = cv2.copyMakeBorder(crop, m, m, m, m, cv2.BORDER_CONSTANT, value=(245, 245, 240))
+        box = (box[0] + m, box[1] + m, box[2] + m, box[3] + m)
+    return crop, box
+
+
+def background(seed: int = 0) -> np.ndarray:
+    """A plain room-like background (BGR): a wall gradient, a door frame, mild texture."""
+    w, h = FRAME_SIZE
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    wall = 150 + 40 * (xx / w) - 30 * (yy / h)
+    img = np.dstack([wall * 0.85, wall * 0.95, wall]).astype(np.float32)
+    img[:, int(w * 0.08) : int(w * 0.12)] *= 0.55  # a door frame
+    img += rng.normal(0, 3, img.shape).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(img, (5, 5), 0), 0, 255).astype(np.uint8)
+
+
+def _plane_homography(pose: dict[str, float], print_size, face_box, spec: AttackSpec):
+    """Homography from print pixels to frame pixels for a print at a 3-D pose (pinhole camera)."""
+    ph, pw = print_size
+    top, right, bottom, left = face_box
+    # Print pixels -> metres-ish plane coordinates centred on the face, scaled to face_px
+    s = spec.face_px / float(bottom - top) * pose["scale"]
+    fcx, fcy = (left + right) / 2, (top + bottom) / 2
+    to_plane = np.array([[s, 0, -s * fcx], [0, s, -s * fcy], [0, 0, 1]], dtype=np.float64)
+    f = 600.0  # focal length in pixels (a ~56 degree webcam at 640 px)
+    z = 600.0  # plane distance, same units as the plane pixels, so scale stays ~1
+    cr, sr = np.cos(pose["roll"]), np.sin(pose["roll"])
+    cy_, sy_ = np.cos(pose["yaw"]), np.sin(pose["yaw"])
+    cp, sp = np.cos(pose["pitch"]), np.sin(pose["pitch"])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    ry = np.array([[cy_, 0, sy_], [0, 1, 0], [-sy_, 0, cy_]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    r = ry @ rx @ rz
+    w, h = FRAME_SIZE
+    cx, cy = w / 2 + pose["tx"], h * 0.42 + pose["ty"]
+    k = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1]])
+    # Plane point (u, v, 0) -> camera R @ (u, v, 0) + (0, 0, z): columns r1, r2, t
+    rt = np.column_stack([r[:, 0], r[:, 1], np.array([0, 0, z])])
+    return k @ rt @ to_plane
+
+
+def _motion_blur(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Blur along the displacement (dx, dy) the print makes while the shutter is open."""
+    length = float(np.hypot(dx, dy))
+    if length < 1.0:
+        return img
+    size = int(np.ceil(length)) | 1
+    kernel = np.zeros((size, size), np.float32)
+    c = size // 2
+    ux, uy = dx / length, dy / length
+    for s in np.linspace(-length / 2, length / 2, 2 * size):
+        kernel[int(round(c + s * uy)), int(round(c + s * ux))] = 1.0
+    return cv2.filter2D(img, -1, kernel / kernel.sum())
+
+
+def attack_frames(
+    photo_rgb: np.ndarray, face_box: tuple[int, int, int, int], spec: AttackSpec
+) -> Iterator[np.ndarray]:
+    """Yield the attack video's BGR frames (FPS frames a second, FRAME_SIZE)."""
+    rng = np.random.default_rng(spec.seed)
+    path = _hand_path(spec, rng)
+    print_rgb, box = print_image(photo_rgb, face_box, spec.white_border)
+    print_bgr = cv2.cvtColor(print_rgb, cv2.COLOR_RGB2BGR)
+    # Pre-shrink the print so warping never minifies by more than ~2x (no aliasing)
+    shrink = min(1.0, 2.0 * spec.face_px / float(box[2] - box[0]))
+    if shrink < 1.0:
+        print_bgr = cv2.resize(print_bgr, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        box = tuple(round(v * shrink) for v in box)
+    ph, pw = print_bgr.shape[:2]
+    bg = background(spec.seed).astype(np.float32)
+    w, h = FRAME_SIZE
+    mask_src = np.full((ph, pw), 255, np.uint8)
+    face_centre = np.array([[[(box[1] + box[3]) / 2, (box[0] + box[2]) / 2]]], np.float64)
+    prev = None
+    for i in range(spec.n_frames):
+        pose = {key: float(v[i]) for key, v in path.items()}
+        hmat = _plane_homography(pose, (ph, pw), box, spec)
+        warped = cv2.warpPerspective(print_bgr, hmat, (w, h), flags=cv2.INTER_LINEAR)
+        mask = cv2.warpPerspective(mask_src, hmat, (w, h), flags=cv2.INTER_LINEAR)
+        centre = cv2.perspectiveTransform(face_centre, hmat)[0, 0]
+        if prev is not None:
+            dx, dy = (centre - prev) * spec.exposure
+            warped, mask = _motion_blur(warped, dx, dy), _motion_blur(mask, dx, dy)
+        prev = centre
+        alpha = (mask.astype(np.float32) / 255.0)[..., None]
+        frame = alpha * warped.astype(np.float32) + (1 - alpha) * bg
+        frame *= pose["gain"]
+        frame += rng.normal(0, spec.noise_sigma, frame.shape).astype(np.float32)
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+        q = int(rng.integers(spec.jpeg_quality[0], spec.jpeg_quality[1] + 1))
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, q])
+        yield cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else frame
+
+
+# --- what the detector and the landmark model make of a video -----------------------------------
+
+
+@dataclass
+class FaceSequence:
+    """One face followed through a video: per processed frame its time, box, landmarks, crop."""
+
+    frame_idx: list[int]
+    t: list[float]
+    boxes: list[tuple[int, int, int, int]]
+    landmarks: list[np.ndarray]
+    crops: list[np.ndarray]  # BGR face crops (for the strict check)
+    encodings: list[np.ndarray]  # a sample, for telling who it is
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def median_distance(self, engine, ref: np.ndarray) -> float:
+        return float(np.median([np.linalg.norm(e - ref) for e in self.encodings]))
+
+    def every(self, n: int) -> FaceSequence:
+        """Every n-th frame, as a pipeline that detects on every n-th frame sees the face."""
+        pick = slice(None, None, n)
+        return FaceSequence(
+            self.frame_idx[pick], self.t[pick], self.boxes[pick], self.landmarks[pick],
+            self.crops[pick], self.encodings,
+        )
+
+
+def _iou(a, b) -> float:
+    top, right = max(a[0], b[0]), min(a[1], b[1])
+    bottom, left = min(a[2], b[2]), max(a[3], b[3])
+    inter = max(0, right - left) * max(0, bottom - top)
+
+    def area(x):
+        return (x[1] - x[3]) * (x[2] - x[0])
+
+    return inter / float(area(a) + area(b) - inter) if inter else 0.0
+
+
+def face_sequences(
+    engine, frames_bgr, fps: float = FPS, *, min_len: int = 10, max_gap: int = 3
+) -> list[FaceSequence]:
+    """Detect (HOG, upsampling 1) and landmark every frame; chain boxes by overlap into tracks."""
+    tracks: list[FaceSequence] = []
+    open_tracks: list[tuple[FaceSequence, int]] = []  # (sequence, last frame index)
+    for i, bgr in enumerate(frames_bgr):
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        boxes = engine.detect(rgb, upsample=1)
+        marks = engine.landmarks(rgb, boxes)
+        still_open = [(s, last) for s, last in open_tracks if i - last <= max_gap]
+        for box, lm in zip(boxes, marks):
+            best = max(still_open, key=lambda sl: _iou(sl[0].boxes[-1], box), default=None)
+            if best is not None and _iou(best[0].boxes[-1], box) > 0.3:
+                seq = best[0]
+                still_open.remove(best)
+            else:
+                seq = FaceSequence([], [], [], [], [], [])
+                tracks.append(seq)
+            top, right, bottom, left = box
+            seq.frame_idx.append(i)
+            seq.t.append(i / fps)
+            seq.boxes.append(box)
+            seq.landmarks.append(lm)
+            seq.crops.append(bgr[top:bottom, left:right].copy())
+            if len(seq.t) % 10 == 1:
+                seq.encodings.extend(engine.encode(rgb, [box]))
+            open_tracks = [(s, last) for s, last in open_tracks if s is not seq]
+            open_tracks.append((seq, i))
+        open_tracks = [(s, last) for s, last in open_tracks if i - last <= max_gap]
+    return [s for s in tracks if len(s) >= min_len]
+
+
+def video_frames(path) -> Iterator[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        cap.release()
+
+
+def video_sequences(engine, path) -> list[FaceSequence]:
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS) or FPS
+    cap.release()
+    return face_sequences(engine, video_frames(path), fps)
+
+
+def load_photo(path) -> np.ndarray:
+    """An RGB photo as face_recognition loads it."""
+    import face_recognition
+
+    return face_recognition.load_image_file(str(path))
+
+
+def attack_sequence(engine, photo_path, spec: AttackSpec) -> FaceSequence:
+    """The longest face track the detector finds in the attack video made from ``photo_path``."""
+    photo = load_photo(photo_path)
+    boxes = engine.detect(photo, max_side=1024)
+    if len(boxes) != 1:
+        raise ValueError(f"{photo_path}: need exactly one face, found {len(boxes)}")
+    seqs = face_sequences(engine, attack_frames(photo, boxes[0], spec))
+    if not seqs:
+        raise AssertionError(f"no face track in the attack video of {photo_path} ({spec})")
+    return max(seqs, key=len)
