@@ -71,6 +71,7 @@ class ApiServer:
             **options,
         )
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         warning = exposure_warning(settings)
         if warning:
             logger.warning(warning)
@@ -87,7 +88,13 @@ class ApiServer:
 
     def serve_forever(self) -> None:
         logger.info("admin API listening on {}", self.url)
-        self._server.run()
+        try:
+            self._server.run()
+        except (OSError, ValueError):
+            # stop() closes the sockets under the select loop; only then is this expected
+            if not self._stopping.is_set():
+                raise
+        logger.info("admin API stopped")
 
     def start(self) -> ApiServer:
         """Serve in a background thread (tests, benchmarks)."""
@@ -97,6 +104,7 @@ class ApiServer:
 
     def stop(self) -> None:
         """Stop accepting, finish the running requests, and end the serving loop."""
+        self._stopping.set()
         self._server.task_dispatcher.shutdown()  # type: ignore[union-attr]
         self._server.close()  # type: ignore[union-attr]
         from waitress import wasyncore
