@@ -169,6 +169,10 @@ def query_instant(name: str) -> str | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
+    if " " in raw.strip() and "+" not in raw:
+        # an unencoded "+01:00" in a URL arrives as " 01:00"
+        head, _, zone = raw.strip().rpartition(" ")
+        raw = f"{head}+{zone}"
     try:
         return _instant(raw)
     except ValueError as exc:
