@@ -38,6 +38,7 @@ REFUSAL_MESSAGES = {
     "several_faces": "more than one face found",
     "face_too_small": "face is too small",
     "face_too_blurry": "face is too blurred",
+    "matches_other_person": "face matches another enrolled person",
 }
 
 
@@ -127,6 +128,41 @@ def analyse_photo(
     return embedding, sharp
 
 
+def _refuse_lookalikes(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    accepted: list[tuple[PhotoResult, np.ndarray, bytes]],
+    existing: dict | None,
+) -> list[tuple[PhotoResult, np.ndarray, bytes]]:
+    """Refuse faces that already match someone else under the threshold.
+
+    Two people in the gallery with one face would each block the other at the door (the vote
+    needs a margin to the next person), and it usually means the same person was enrolled twice.
+    """
+    from appliance.match import Gallery
+
+    gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
+    own = existing["id"] if existing else None
+    kept = []
+    for res, embedding, data in accepted:
+        if gallery.face_count:
+            for pid, dist in zip(
+                gallery.person_ids_in_order, gallery.person_distances(embedding), strict=True
+            ):
+                if pid != own and dist < settings.match_threshold:
+                    other = gallery.persons.get(pid, {}).get("name") or pid
+                    res.accepted, res.code = False, "matches_other_person"
+                    res.message = str(
+                        PhotoRefused("matches_other_person", f"{other}, distance {dist:.2f}")
+                    )
+                    res.quality = None
+                    logger.info("enrolment refused {}: {}", res.source, res.message)
+                    break
+        if res.accepted:
+            kept.append((res, embedding, data))
+    return kept
+
+
 def enrol(
     db: sqlite_utils.Database,
     engine: FaceEngine,
@@ -163,6 +199,8 @@ def enrol(
         existing = store.get_person(db, person_id)
     elif external_id:
         existing = store.find_person_by_external_id(db, external_id)
+    if accepted:
+        accepted = _refuse_lookalikes(db, settings, accepted, existing)
     if not accepted:
         return EnrolResult(existing["id"] if existing else None, False, results)
     if existing is None and not name:

@@ -53,6 +53,11 @@ class Gallery:
         self._person_of_group = [str(sorted_ids[i]) for i in starts]
 
     @property
+    def person_ids_in_order(self) -> list[str]:
+        """Person ids in the order of :meth:`person_distances`."""
+        return self._person_of_group
+
+    @property
     def face_count(self) -> int:
         return int(self._emb.shape[0])
 

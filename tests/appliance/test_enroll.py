@@ -153,3 +153,16 @@ def test_enrolment_photos_kept_only_when_asked(engine, tmp_path, people_dir):
     assert n == 2
     assert list(s.photo_dir.iterdir()) == []  # deletion really deletes the photos too
     assert db.execute("SELECT count(*) FROM faces").fetchone()[0] == 0
+
+
+def test_same_face_under_another_name_is_refused(engine, settings, people_dir):
+    db = store.open_db(settings.db_path)
+    first = enrol(db, engine, settings, photos_of(people_dir, "joe_biden")[:1], name="Joe")
+    again = enrol(db, engine, settings, photos_of(people_dir, "joe_biden")[1:], name="Joseph")
+    assert first.enrolled == 1 and again.enrolled == 0 and again.person_id is None
+    (res,) = again.results
+    assert res.code == "matches_other_person" and "Joe" in res.message
+    # the same person may of course get more faces
+    more = enrol(db, engine, settings, photos_of(people_dir, "joe_biden")[1:],
+                 person_id=first.person_id)
+    assert more.enrolled == 1
