@@ -149,15 +149,17 @@ class Pipeline:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         tracks = self.tracker.active()
         self._since_full += 1
-        if not tracks or self._since_full >= self.s.detect_every:
+        if self._since_full >= self.s.detect_every:
             # the whole frame, for faces that just came into view
             self._since_full = 0
             report.detected = True
             self.stats["detections"] += 1
             boxes = self.engine.detect(rgb, upsample=self.s.detect_upsample)
-        else:
+        elif tracks:
             # only around the faces we already follow: a few ms instead of a full HOG pass
             boxes = [b for b in (self.engine.detect_near(rgb, tr.box) for tr in tracks) if b]
+        else:
+            boxes = []  # nobody in view: the next full pass is at most detect_every frames away
         pairs, ended = self.tracker.update(boxes, t)
         for tr in ended:
             if self.liveness is not None:

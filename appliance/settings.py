@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     detect_every: int = Field(
         5, ge=1, description="search the whole frame every Nth frame (tracked faces: every frame)"
     )
-    reencode_ms: int = Field(250, ge=0, description="re-encode a decided track at most this often")
+    reencode_ms: int = Field(1000, ge=0, description="re-encode a decided track at most this often")
     min_face_px: int = Field(40, ge=20, description="smaller faces are not encoded")
     min_sharpness: float = Field(
         15.0, ge=0, description="min variance of the Laplacian of a face crop (blur check)"
