@@ -242,6 +242,8 @@ class Kiosk:
         for cmd in store.pending_commands(db):
             age = (store.utc_now() - store.parse_iso(cmd["created_at"])).total_seconds()
             log = logger.bind(command=cmd["id"], requested_by=cmd["requested_by"])
+            if not store.claim_command(db, cmd["id"]):
+                continue  # expired by the API meanwhile
             if age > COMMAND_MAX_AGE_S:
                 store.finish_command(db, cmd["id"], "expired", "too old to carry out")
                 log.warning("command {} expired before it was carried out", cmd["kind"])

@@ -536,6 +536,20 @@ def finish_command(
         )
 
 
+def claim_command(db: sqlite_utils.Database, command_id: int) -> bool:
+    """Take a pending command for carrying out; False if it expired (or was taken) meanwhile.
+
+    The admin API expires a command it stopped waiting for; claiming first means an unlock the
+    admin was told was cancelled never happens late.
+    """
+    with db.conn:
+        cur = db.execute(
+            "UPDATE commands SET status = 'running' WHERE id = ? AND status = 'pending'",
+            [command_id],
+        )
+    return cur.rowcount == 1
+
+
 def expire_command(db: sqlite_utils.Database, command_id: int) -> bool:
     """Mark a still-pending command expired so it never runs late; False if it was taken."""
     with db.conn:
