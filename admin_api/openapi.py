@@ -16,6 +16,12 @@ from pydantic import BaseModel
 from admin_api import validation as v
 
 P = "/api/v1"
+#: appliance.enroll.REFUSAL_MESSAGES' codes (a test keeps them equal; importing enroll here would
+#: load the face models in every API process at start-up).
+PHOTO_REFUSALS = (
+    "not_an_image", "too_large", "decompression_bomb", "no_face", "several_faces",
+    "face_too_small", "face_too_blurry", "matches_other_person",
+)
 JSON = "application/json"
 
 
@@ -59,7 +65,8 @@ ERRORS = {
     "401": ("Unauthorized", "no token, or an unknown or revoked one"),
     "403": ("Forbidden", "the token's role may not do this"),
     "404": ("NotFound", "no such item"),
-    "409": ("Conflict", "conflicts with existing data"),
+    "409": ("Conflict", "conflicts with existing data (for photos: the face is another "
+                        "enrolled person's)"),
     "413": ("TooLarge", "upload larger than FACEGATE_API_MAX_UPLOAD_MB, or image too large"),
     "415": ("NotAnImage", "no uploaded file is a readable image"),
     "422": ("NoUsableFace", "no uploaded photo shows exactly one usable face"),
@@ -85,11 +92,7 @@ def _schemas() -> dict[str, Any]:
         "required": ["source", "accepted", "code", "message"],
         "properties": {
             "source": STR, "accepted": BOOL,
-            "code": _nullable({
-                "type": "string",
-                "enum": ["not_an_image", "too_large", "decompression_bomb", "no_face",
-                         "several_faces", "face_too_small", "face_too_blurry"],
-            }),
+            "code": _nullable({"type": "string", "enum": list(PHOTO_REFUSALS)}),
             "message": STR, "face_id": _nullable(STR), "quality": _nullable(NUM),
         },
     }
@@ -296,7 +299,7 @@ def _paths() -> dict[str, Any]:
             "post": _op(
                 "Enrol photos (multipart, field 'photos', repeatable)", "faces",
                 {"201": _json("EnrolResult", "At least one photo enrolled; per-file results")},
-                errors=("400", "404", "413", "415", "422"), params=[pid], body={
+                errors=("400", "404", "409", "413", "415", "422"), params=[pid], body={
                     "required": True,
                     "content": {"multipart/form-data": {"schema": {
                         "type": "object", "required": ["photos"],

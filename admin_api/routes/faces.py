@@ -28,6 +28,8 @@ def refusal_status(codes: set[str]) -> tuple[int, str, str]:
         return 415, "not_an_image", "no uploaded file is a readable image"
     if codes <= SIZE_CODES:
         return 413, "image_too_large", "every uploaded image is too large"
+    if codes <= {"matches_other_person"}:
+        return 409, "matches_other_person", "the face already belongs to another enrolled person"
     return 422, "no_usable_face", "no uploaded photo shows exactly one usable face"
 
 

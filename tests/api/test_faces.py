@@ -56,9 +56,10 @@ def test_list_faces(api: Api, enrolled: dict[str, str]) -> None:
 
 
 def test_mixed_upload_enrols_the_good_photos_and_reports_each_file(
-    api: Api, probes_dir: Path
+    api: Api, enrolled: dict[str, str], probes_dir: Path
 ) -> None:
-    pid = _person(api)
+    pid = enrolled["kit_harington"]
+    before = _face_count(api, pid)
     resp = api.admin.post(f"/people/{pid}/faces", files=[
         ("photos", ("good.jpg", (probes_dir / "kit_harington__1.jpg").read_bytes())),
         ("photos", ("notes.txt", b"definitely not a photo")),
@@ -70,7 +71,19 @@ def test_mixed_upload_enrols_the_good_photos_and_reports_each_file(
         ("good.jpg", True, None), ("notes.txt", False, "not_an_image"),
         ("pair.jpg", False, "several_faces"),
     ]
-    assert resp.json()["enrolled"] == 1 and _face_count(api, pid) == 1
+    assert resp.json()["enrolled"] == 1 and _face_count(api, pid) == before + 1
+
+
+def test_another_persons_face_is_a_conflict(
+    api: Api, enrolled: dict[str, str], probes_dir: Path
+) -> None:
+    pid = _person(api, "Not Kit Harington")
+    photo = (probes_dir / "kit_harington__1.jpg").read_bytes()
+    err = assert_error(api.admin.post(f"/people/{pid}/faces", files=[("photos", ("k.jpg", photo))]),
+                       409, "matches_other_person")
+    assert err["results"][0]["code"] == "matches_other_person"
+    assert "Kit Harington" in err["results"][0]["message"]
+    assert _face_count(api, pid) == 0
 
 
 def test_files_that_are_not_images_are_415(api: Api) -> None:
@@ -127,13 +140,15 @@ def test_bad_uploads_are_400_or_404(api: Api) -> None:
                  404)
 
 
-def test_delete_a_face(api: Api, probes_dir: Path) -> None:
-    pid = _person(api)
+def test_delete_a_face(api: Api, enrolled: dict[str, str], probes_dir: Path) -> None:
+    pid = enrolled["barack_obama"]
+    before = _face_count(api, pid)
     resp = api.admin.post(f"/people/{pid}/faces", files=[
         ("photos", ("b.jpg", (probes_dir / "barack_obama__480p.jpg").read_bytes()))])
     face_id = resp.json()["results"][0]["face_id"]
+    assert _face_count(api, pid) == before + 1
     assert api.admin.delete(f"/people/{pid}/faces/{face_id}").status_code == 200
-    assert _face_count(api, pid) == 0
+    assert _face_count(api, pid) == before
     assert_error(api.admin.delete(f"/people/{pid}/faces/{face_id}"), 404)
     actions = [e["action"] for e in api.admin.get("/audit", params={"actor": "test-admin"}
                                                    ).json()["items"][:2]]

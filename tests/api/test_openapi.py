@@ -6,7 +6,7 @@ import re
 
 from admin_api.auth import required_role
 from admin_api.openapi import build_spec
-from tests.api.conftest import Api
+from tests.api.conftest import REPO_ROOT, Api
 from tests.api.test_auth import assert_error
 
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -57,3 +57,21 @@ def test_served_document_needs_a_token_and_is_the_built_one(api: Api) -> None:
     served = api.viewer.get("/openapi.json").json()
     assert served == build_spec()
     assert served["openapi"].startswith("3.1")
+
+
+def test_documented_photo_refusals_are_enrolments_own() -> None:
+    from admin_api.openapi import PHOTO_REFUSALS
+    from appliance.enroll import REFUSAL_MESSAGES
+
+    assert set(PHOTO_REFUSALS) == set(REFUSAL_MESSAGES)
+
+
+def test_the_api_starts_without_loading_the_face_models() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, admin_api.app, admin_api.__main__; "
+            "print('dlib' in sys.modules or 'face_recognition' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=REPO_ROOT)
+    assert out.stdout.strip() == "False", out.stderr
