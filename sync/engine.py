@@ -245,7 +245,7 @@ class SyncEngine:
             "appliance": appliance,
             "sent_at": to_iso(utc_now()),
         }
-        reply = self._call("heartbeat", {"status": status})
+        reply = self._call("heartbeat", {"status": plan.redact(status)})
         report: dict[str, Any] = {}
         server_time = reply.get("server_time") if isinstance(reply, dict) else None
         if isinstance(server_time, str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import uuid
 from dataclasses import dataclass
 from enum import Enum
@@ -273,6 +274,22 @@ def decide_person(local: LocalPerson | None, change_no: int, central_deleted: bo
         return PersonAction.KEEP_LOCAL, False
     action = PersonAction.DELETE if central_deleted else PersonAction.UPDATE
     return action, local.dirty
+
+
+# --- heartbeat ------------------------------------------------------------------------------
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+
+
+def redact(value: Any) -> Any:
+    """A status with passwords in URLs (rtsp://user:pass@camera) masked before it leaves."""
+    if isinstance(value, str):
+        return _URL_CREDENTIALS.sub(r"\g<scheme>***@", value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
 
 
 # --- retries --------------------------------------------------------------------------------

@@ -108,3 +108,9 @@ def test_backoff_grows_is_capped_and_jittered():
         ceiling = min(30.0, 2 ** attempt)
         assert ceiling / 2 <= d <= ceiling
     assert len({round(plan.backoff_delay(3, 1.0, 30.0, rng), 6) for _ in range(20)}) > 10
+
+
+def test_heartbeats_never_carry_camera_passwords():
+    status = {"appliance": {"camera": "rtsp://admin:hunter2@10.0.0.5/stream"}, "n": [1, "x"]}
+    assert plan.redact(status) == {"appliance": {"camera": "rtsp://***@10.0.0.5/stream"},
+                                   "n": [1, "x"]}

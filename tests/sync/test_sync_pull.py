@@ -177,3 +177,37 @@ def test_pulled_embeddings_are_bit_exact(gateway_central, make_door, face_vector
     assert rows.person_ids == [pid]
     assert np.array_equal(rows.embeddings[0], face_vectors.obama)
     assert not any(math.isnan(v) for v in rows.embeddings[0])
+
+
+def test_a_change_still_in_flight_cannot_be_skipped(gateway_central, make_door, face_vectors):
+    """Change numbers become visible in order: a later writer waits for the earlier one, so a
+    door never moves its cursor past a number that commits afterwards."""
+    import threading
+
+    import psycopg
+
+    door = make_door(gateway_central)
+    site_id = gateway_central.site_id(door.site)
+    slow = psycopg.connect(gateway_central.dsn)
+    slow.execute("insert into persons (name) values ('slow writer') returning id")
+    slow_id = None
+    try:
+        def fast_writer():
+            gateway_central.add_person(door.site, "fast writer", [face_vectors.biden],
+                                       face_vectors.model)
+
+        fast = threading.Thread(target=fast_writer)
+        fast.start()
+        fast.join(0.5)
+        assert fast.is_alive()  # it waits: its number must not be visible before the slow one
+        door.engine.pull()
+        assert store.list_persons(door.db)[1] == 0
+        slow_id = slow.execute("select id from persons where name = 'slow writer'").fetchone()[0]
+        slow.execute("insert into person_sites (person_id, site_id) values (%s, %s)",
+                     [slow_id, site_id])
+        slow.commit()
+        fast.join(10)
+    finally:
+        slow.close()
+    door.engine.pull()
+    assert {p["name"] for p in store.list_persons(door.db)[0]} == {"slow writer", "fast writer"}

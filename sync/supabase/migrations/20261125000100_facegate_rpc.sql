@@ -109,6 +109,9 @@ begin
                 get diagnostics n = row_count;
                 inserted := inserted + n;
             exception when others then
+                if sqlstate in ('40001', '40P01', '55P03', '57014') then
+                    raise;                   -- contention, not a bad row: the door retries
+                end if;
                 rejected := rejected || jsonb_build_array(jsonb_build_object(
                     'id', ev ->> 'id', 'code', sqlstate, 'error', sqlerrm));
             end;
@@ -141,6 +144,8 @@ begin
     if jsonb_array_length(people) > 1000 then
         raise exception using errcode = '22023', message = 'at most 1000 people per call';
     end if;
+    -- The change-number lock before any row lock, in the order every writer takes them.
+    perform pg_advisory_xact_lock(7305521001);
     for p in select value from jsonb_array_elements(people) loop
         begin
             pid := (p ->> 'id')::uuid;
@@ -209,6 +214,9 @@ begin
                 'id', pid,
                 'central_version', (select change_no from public.persons where id = pid)));
         exception when others then
+            if sqlstate in ('40001', '40P01', '55P03', '57014') then
+                raise;                       -- contention, not a bad row: the door retries
+            end if;
             rejected := rejected || jsonb_build_array(jsonb_build_object(
                 'id', p ->> 'id', 'code', sqlstate, 'error', sqlerrm));
         end;
