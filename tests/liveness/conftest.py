@@ -23,13 +23,6 @@ ATTACKS = {
 
 
 @pytest.fixture(scope="session")
-def engine():
-    from appliance.faces import FaceEngine
-
-    return FaceEngine()
-
-
-@pytest.fixture(scope="session")
 def lin_photo(people_dir: Path) -> Path:
     return people_dir / "lin_manuel_miranda" / "lin-manuel-miranda.png"
 

@@ -1,0 +1,79 @@
+"""Liveness in the pipeline: a photo held up is refused, the real clip still opens the door."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance import store
+from appliance.enroll import enrol
+from appliance.faces import MODEL_NAME
+from appliance.liveness import MotionLiveness
+from appliance.match import Gallery
+from appliance.pipeline import Pipeline
+from appliance.settings import load_settings
+from tests.liveness.attacks import FPS, AttackSpec, attack_frames, load_photo, video_frames
+
+ENROLLED = ["lin_manuel_miranda", "alex_lacamoire"]
+#: The issue's limit: liveness may delay a grant by at most 0.5 s of video.
+MAX_DELAY_S = 0.5
+
+ATTACKS = {
+    "rigid": AttackSpec(kind="rigid", face_px=60, seconds=2.5, seed=31),
+    "perspective": AttackSpec(kind="perspective", face_px=100, seconds=2.5, seed=32),
+}
+
+
+@pytest.fixture(scope="module")
+def gallery(engine, people_dir, tmp_path_factory) -> Gallery:
+    data = tmp_path_factory.mktemp("liveness") / "data"
+    settings = load_settings(data_dir=data, pin_factory="mock")
+    db = store.open_db(settings.db_path)
+    for person in ENROLLED:
+        photos = [(str(p), p.read_bytes()) for p in sorted((people_dir / person).iterdir())]
+        assert enrol(db, engine, settings, photos, name=person, external_id=person).enrolled
+    gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
+    db.conn.close()
+    return gallery
+
+
+def play(engine, gallery, frames, liveness: str, fps: float = FPS):
+    """Run frames through a fresh pipeline; return its outcomes, each with its track's vote time."""
+    check = MotionLiveness() if liveness == "motion" else None
+    pipeline = Pipeline(load_settings(liveness=liveness), engine, liveness=check)
+    pipeline.set_gallery(gallery)
+    out = []
+    for i, bgr in enumerate(frames):
+        for o in pipeline.process(bgr, i / fps).outcomes:
+            track = pipeline.tracker.tracks.get(o.track_id)
+            out.append((o, track.voted_at if track else None))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_photo_of_an_enrolled_person_opens_only_without_liveness(
+    engine, gallery, lin_photo, name
+):
+    photo = load_photo(lin_photo)
+    box = engine.detect(photo, max_side=1024)[0]
+    spec = ATTACKS[name]
+
+    without = play(engine, gallery, attack_frames(photo, box, spec), "off")
+    assert [o.person_name for o, _ in without if o.granted] == ["lin_manuel_miranda"], (
+        "the attack video must fool recognition alone, or the test proves nothing"
+    )
+
+    with_motion = play(engine, gallery, attack_frames(photo, box, spec), "motion")
+    assert not [o for o, _ in with_motion if o.granted]
+    reasons = [(o.reason, o.person_name) for o, _ in with_motion]
+    assert reasons == [("liveness_failed", "lin_manuel_miranda")]
+
+
+def test_real_clip_is_still_granted_with_motion_liveness(engine, gallery, clip_path):
+    outcomes = play(engine, gallery, video_frames(clip_path), "motion", fps=29.97)
+    grants = [(o, voted) for o, voted in outcomes if o.granted]
+    assert grants, "Lin-Manuel Miranda was never let in with liveness on"
+    assert {o.person_name for o, _ in grants} == {"lin_manuel_miranda"}
+    first, voted_at = grants[0]
+    assert voted_at is not None
+    assert first.t - voted_at <= MAX_DELAY_S, f"liveness held the grant {first.t - voted_at:.2f} s"
+    assert "liveness_failed" not in {o.reason for o, _ in outcomes}
