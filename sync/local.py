@@ -7,6 +7,7 @@ process) never waits long on sync.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,9 +177,12 @@ def apply_page(db: sqlite_utils.Database, changes: list[Any], next_cursor: int) 
     """
     stats = PageStats()
     with db.conn:
+        if not db.conn.in_transaction:
+            db.execute("BEGIN IMMEDIATE")  # so that a row's RELEASE never commits the page
         for change in changes:
             kind = change.get("kind") if isinstance(change, dict) else None
             row = change.get("row") if isinstance(change, dict) else None
+            db.execute("SAVEPOINT sync_row")  # a row applies entirely or not at all
             try:
                 change_no = change["change_no"]
                 if not isinstance(change_no, int):
@@ -191,7 +195,11 @@ def apply_page(db: sqlite_utils.Database, changes: list[Any], next_cursor: int) 
                     _apply_schedule(db, plan.parse_schedule(row), change_no, stats)
                 else:
                     raise plan.MalformedRow(f"unknown change kind {kind!r}")
-            except (plan.MalformedRow, KeyError, TypeError) as exc:
+                db.execute("RELEASE sync_row")
+            except (plan.MalformedRow, KeyError, TypeError, ValueError,
+                    sqlite3.IntegrityError) as exc:
+                db.execute("ROLLBACK TO sync_row")
+                db.execute("RELEASE sync_row")
                 stats.malformed += 1
                 row_id = row.get("id") if isinstance(row, dict) else None
                 quarantine(db, "pull", str(kind), str(row_id) if row_id else None, str(exc),
