@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         "--server.port", str(settings.ui_port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
         *(argv if argv is not None else sys.argv[1:]),
     ]
     return int(stcli.main() or 0)

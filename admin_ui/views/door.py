@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
-from typing import Any
 
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from admin_ui import stats, ui
 from admin_ui.client import DENIED, GRANTED, AdminApi, ApiError, ApiUnavailable
@@ -14,12 +15,21 @@ from admin_ui.client import DENIED, GRANTED, AdminApi, ApiError, ApiUnavailable
 LIVE_VIEW_S = 0.33  # the appliance replaces its frame at most 4 times a second
 STATUS_S = 1.0
 TODAY_S = 10.0
+PORTRAIT_HEIGHT = 520  # px: a portrait frame taller than this would push everything down
 
 
-def _door_state(app: dict[str, Any]) -> tuple[str, str]:
-    if app.get("door_open") is None:
-        return "Door", "no contact sensor"
-    return "Door", "open" if app["door_open"] else "closed"
+def _display_width(jpeg: bytes) -> int | str:
+    """Landscape frames fill the column; a portrait one is kept to a sensible height."""
+    try:
+        with Image.open(io.BytesIO(jpeg)) as img:
+            width, height = img.size
+    except (OSError, ValueError):
+        return "stretch"
+    return "stretch" if width >= height else max(200, int(PORTRAIT_HEIGHT * width / height))
+
+
+def _title(door: str | None) -> str:
+    return (door or "door").replace("-", " ").replace("_", " ").capitalize()
 
 
 @st.fragment(run_every=LIVE_VIEW_S)
@@ -37,7 +47,7 @@ def live_view(client: AdminApi) -> None:
         st.info("No live picture: the appliance is not running or has no camera.",
                 icon=":material/videocam_off:")
         return
-    st.image(frame, width="stretch", caption=f"Live view · {datetime.now():%H:%M:%S}")
+    st.image(frame, width=_display_width(frame), caption=f"Live view · {datetime.now():%H:%M:%S}")
 
 
 @st.fragment(run_every=STATUS_S)
@@ -61,19 +71,21 @@ def door_state(client: AdminApi) -> None:
     locked = app.get("locked")
     a.metric("Lock", "—" if locked is None else "Locked" if locked else "Unlocked",
              border=True)
-    label, door = _door_state(app)
-    alarm = app.get("alarm")
-    b.metric(label, door.capitalize() if app else "—", border=True,
-             delta=f"alarm: {alarm.replace('_', ' ')}" if alarm else None,
-             delta_color="inverse")
+    door_open, alarm = app.get("door_open"), app.get("alarm")
+    b.metric("Door", "—" if door_open is None else "Open" if door_open else "Closed",
+             border=True, delta_arrow="off",
+             delta=f"alarm: {alarm.replace('_', ' ')}" if alarm else
+             "no contact sensor" if app and door_open is None else None,
+             delta_color="inverse" if alarm else "off")
     c, d = st.columns(2)
     camera_ok = app.get("camera_ok")
     c.metric("Camera", "—" if camera_ok is None else "OK" if camera_ok else "Fault", border=True,
              delta=f"{app.get('fps', 0):.1f} fps" if camera_ok else app.get("camera_error"),
-             delta_color="off" if camera_ok else "inverse")
-    d.metric("Enrolled", f"{app.get('gallery_persons', 0)} people" if app else "—",
+             delta_color="off" if camera_ok else "inverse", delta_arrow="off")
+    people = app.get("gallery_persons", 0)
+    d.metric("Enrolled", f"{people} {'person' if people == 1 else 'people'}" if app else "—",
              delta=f"{app.get('gallery_faces', 0)} faces" if app else None, delta_color="off",
-             border=True)
+             delta_arrow="off", border=True)
     if app.get("fault"):
         st.error(f"Door hardware fault: {app['fault']}")
     if app.get("event_write_error"):
@@ -144,7 +156,7 @@ def unlock_controls(client: AdminApi) -> None:
 def page() -> None:
     client = ui.api()
     status = ui.fetch(client.door_status)
-    st.title(f":material/door_front: {status.get('door') or 'Door'}")
+    st.title(f":material/door_front: {_title(status.get('door'))}")
     left, right = st.columns([3, 2], gap="large")
     with left:
         live_view(client)

@@ -97,7 +97,7 @@ def page() -> None:
     names = {s["id"]: s["name"] for s in schedules}
     if ui.is_admin():
         options.append(NEW)
-        names[NEW] = "➕ New schedule"
+        names[NEW] = "+ New schedule"
     if not options:
         return
     picked = st.session_state.get("sched_pick")
