@@ -108,6 +108,7 @@ def status_lines(settings: Settings) -> tuple[dict, list[str]]:
         "last_success": saved.get("last_success"),
         "last_error": saved.get("last_error"),
         "updated_at": saved.get("updated_at"),
+        "recent_quarantine": local.recent_quarantine(db),
     }
     err = live["last_error"]
     lines = [
@@ -121,6 +122,9 @@ def status_lines(settings: Settings) -> tuple[dict, list[str]]:
         f"last success:  {live['last_success'] or 'never'}",
         "last error:    " + (f"{err['at']} {err['step']}: {err['message']}" if err else "none"),
     ]
+    for q in live["recent_quarantine"]:
+        lines.append(f"  quarantined  {q['ts']} {q['direction']} {q['kind']} {q['row_id']}: "
+                     f"{q['error']}")
     return live, lines
 
 

@@ -74,6 +74,12 @@ def backlog(db: sqlite_utils.Database) -> int:
         "SELECT count(*) FROM events WHERE synced = 0 AND sync_error IS NULL").fetchone()[0]
 
 
+def recent_quarantine(db: sqlite_utils.Database, limit: int = 5) -> list[dict[str, Any]]:
+    return list(db.query(
+        "SELECT ts, direction, kind, row_id, error FROM sync_quarantine ORDER BY id DESC LIMIT ?",
+        [limit]))
+
+
 def quarantined(db: sqlite_utils.Database) -> dict[str, int]:
     rows = db.execute(
         "SELECT direction, count(*) FROM sync_quarantine GROUP BY direction").fetchall()
@@ -151,8 +157,8 @@ def record_people_outcome(db: sqlite_utils.Database, sent: list[dict[str, Any]],
             if payload:
                 payload = {**payload, "faces": [f["id"] for f in payload["faces"]]}
             quarantine(db, "push", "person", pid, str(item.get("error")), payload)
-            logger.error("the centre refused person {}: {}", pid, item.get("error"),
-                         updated_at=sent_v.get("updated_at"))
+            logger.bind(person=pid, version=sent_v.get("updated_at")).error(
+                "the centre refused person {}: {}", pid, item.get("error"))
     return counts
 
 
@@ -204,8 +210,9 @@ def apply_page(db: sqlite_utils.Database, changes: list[Any], next_cursor: int) 
                 row_id = row.get("id") if isinstance(row, dict) else None
                 quarantine(db, "pull", str(kind), str(row_id) if row_id else None, str(exc),
                            change)
-                logger.error("skipped a malformed {} row from the centre: {}", kind, exc,
-                             row_id=row_id)
+                logger.bind(row_id=row_id, change=change.get("change_no")
+                            if isinstance(change, dict) else None).error(
+                    "skipped a malformed {} row from the centre: {}", kind, exc)
         db.execute(
             "INSERT INTO sync_state (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -55,16 +55,19 @@ def test_once_and_status(gateway_central, make_door, face_vectors):
     door = make_door(gateway_central)
     gateway_central.add_person(door.site, "Obama", [face_vectors.obama], face_vectors.model)
     store.insert_events(door.db, [{"door": door.name, "kind": "deny_unknown"} for _ in range(7)])
+    store.insert_events(door.db, [{"door": door.name, "kind": "Not A Kind!"}])
 
     done = run_sync("once", env=door.subprocess_env())
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stderr  # a quarantined row is reported, not a failure
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["pull"]["applied"] == 2 and report["push_events"]["sent"] == 7
+    assert report["push_events"]["refused"] == 1
 
     status = run_sync("status", env=door.subprocess_env())
     assert status.returncode == 0
     assert "state:         ok" in status.stdout
     assert "backlog:       0 events" in status.stdout
+    assert "quarantined:   1 push" in status.stdout and "push event" in status.stdout
     as_json = json.loads(run_sync("status", "--json", env=door.subprocess_env()).stdout)
     assert as_json["pull_cursor"] > 0 and as_json["last_error"] is None
 
