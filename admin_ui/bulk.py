@@ -12,6 +12,7 @@ import io
 import re
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -125,8 +126,12 @@ def read_bundle(data: bytes, *, max_zip_bytes: int, max_photo_bytes: int,
                     and info.file_size > 1_000_000:
                 raise BundleRefused(f"{shown} unpacks {info.file_size // info.compress_size}"
                                     " times larger than it is packed (a zip bomb?)")
-            with zf.open(info) as fh:
-                photo = fh.read(max_photo_bytes + 1)  # the real size, whatever the header says
+            try:
+                with zf.open(info) as fh:
+                    photo = fh.read(max_photo_bytes + 1)  # bounded, whatever the header says
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
+                    RuntimeError) as exc:  # damaged, encrypted or an unknown compression
+                raise BundleRefused(f"{shown} cannot be read ({exc})") from None
             if len(photo) > max_photo_bytes:
                 skipped.append(f"{shown}: larger than {max_photo_bytes / 1e6:.0f} MB")
                 continue
