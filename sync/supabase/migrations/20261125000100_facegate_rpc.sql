@@ -278,3 +278,6 @@ grant execute on function public.pull_changes(bigint, integer), public.push_even
 grant execute on function public.provision_device(text, text, uuid),
     public.facegate_my_device_id(), public.facegate_my_site()
     to service_role;
+
+-- Let PostgREST see the new functions now (Supabase also does this by itself after DDL).
+notify pgrst, 'reload schema';
