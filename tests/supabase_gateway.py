@@ -190,7 +190,8 @@ class Fault:
     kinds: ``drop_before`` (connection closed, nothing executed), ``drop_after`` (executed and
     committed, then the connection closed: the reply is lost), ``delay`` (executed, reply held
     ``seconds``), ``status`` (reply ``status`` with a non-JSON body, nothing executed), ``hold``
-    (executed; ``reached`` is set and the reply waits until ``release`` is set).
+    (executed; ``reached`` is set and the reply waits until ``release`` is set),
+    ``drop_before_commit`` (executed, rolled back, connection closed).
     """
 
     kind: str

@@ -200,8 +200,15 @@ def test_a_change_still_in_flight_cannot_be_skipped(gateway_central, make_door, 
 
         fast = threading.Thread(target=fast_writer)
         fast.start()
-        fast.join(0.5)
-        assert fast.is_alive()  # it waits: its number must not be visible before the slow one
+        waiting = 0
+        for _ in range(100):  # the fast writer queues on the change-number lock
+            waiting = gateway_central.sql(
+                "select count(*) as n from pg_locks where locktype = 'advisory' "
+                "and not granted")[0]["n"]
+            if waiting:
+                break
+            fast.join(0.05)
+        assert waiting == 1 and fast.is_alive()
         door.engine.pull()
         assert store.list_persons(door.db)[1] == 0
         slow_id = slow.execute("select id from persons where name = 'slow writer'").fetchone()[0]
