@@ -52,6 +52,7 @@ class SyncEngine:
         self.rng = rng or random.Random()
         self.progress_every = progress_every
         self._lock = threading.Lock()
+        self._answered = 0  # successful calls to the centre, so far
         previous = get_status(db, "sync") or {}
         previous.pop("updated_at", None)
         self.status: dict[str, Any] = {**previous, "configured": True}
@@ -62,7 +63,9 @@ class SyncEngine:
         """One RPC, retried on transient failure with backoff and jitter."""
         for attempt in range(self.retry.attempts):
             try:
-                return self.client.call(fn, params)
+                reply = self.client.call(fn, params)
+                self._answered += 1
+                return reply
             except Transient as exc:
                 if attempt + 1 >= self.retry.attempts:
                     raise
@@ -77,6 +80,7 @@ class SyncEngine:
     def _step(self, name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         with self._lock:
             started = time.monotonic()
+            answered = self._answered
             try:
                 report = work()
             except Exception as exc:
@@ -89,8 +93,9 @@ class SyncEngine:
             report["seconds"] = round(time.monotonic() - started, 3)
             now = to_iso(utc_now())
             self.status[f"last_{name}"] = {"at": now, **report}
-            self.status["last_success"] = now
-            self.status["state"] = "ok"
+            if self._answered > answered:  # a step with nothing to send proves nothing
+                self.status["last_success"] = now
+                self.status["state"] = "ok"
             self._save_status()
             return report
 

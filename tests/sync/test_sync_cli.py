@@ -85,6 +85,7 @@ def test_once_fails_with_a_non_zero_exit_when_the_centre_is_unreachable(make_doo
     assert "sync failed" in done.stderr and "Transient" in done.stderr
     status = run_sync("status", env=env).stdout
     assert "backlog:       1 events" in status and "Connection refused" in status
+    assert "last success:  never" in status and "state:         error" in status
 
 
 def test_provision_prints_a_working_env(gateway, tmp_path):
