@@ -268,7 +268,8 @@ def _apply_person(db: sqlite_utils.Database, p: plan.CentralPerson, change_no: i
         clash = db.execute("SELECT id FROM persons WHERE external_id = ? AND id <> ?",
                            [p.external_id, p.id]).fetchone()
         if clash:  # the centre wins the external id too; the local holder loses it (logged)
-            db.execute("UPDATE persons SET external_id = NULL, dirty = 1 WHERE id = ?", [clash[0]])
+            db.execute("UPDATE persons SET external_id = NULL, dirty = 1, updated_at = ? "
+                       "WHERE id = ?", [to_iso(utc_now()), clash[0]])
             audit(db, "sync", "sync_conflict", clash[0],
                   {"rule": "central wins", "external_id": p.external_id, "central_person": p.id})
             stats.conflicts += 1

@@ -188,3 +188,23 @@ def test_a_person_the_centre_refuses_is_quarantined_and_not_resent(
     assert gateway.calls["/rest/v1/rpc/push_people"] == calls  # nothing left to send
     store.update_person(door.db, bad, schedule_id=None)  # fixed: it goes up again
     assert door.engine.push_people()["accepted"] == 1
+
+
+def test_a_badge_taken_centrally_goes_to_the_central_person(gateway_central, make_door,
+                                                            face_vectors):
+    door = make_door(gateway_central)
+    badge = f"B-{uuid.uuid4().hex[:6]}"
+    with door.db.conn:
+        local_pid = store.create_person(door.db, "Joe (enrolled here)", external_id=badge)
+        store.add_face(door.db, local_pid, face_vectors.biden, model=face_vectors.model)
+    central_pid = gateway_central.add_person(door.site, "Barack (central)",
+                                             [face_vectors.obama], face_vectors.model,
+                                             external_id=badge)
+
+    door.engine.run_cycle()
+
+    assert store.get_person(door.db, central_pid)["external_id"] == badge
+    assert store.get_person(door.db, local_pid)["external_id"] is None
+    assert gateway_central.person(local_pid)["name"] == "Joe (enrolled here)"  # still went up
+    assert door.db.execute("SELECT count(*) FROM audit_log WHERE action = 'sync_conflict' "
+                           "AND target = ?", [local_pid]).fetchone()[0] == 1
