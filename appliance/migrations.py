@@ -6,6 +6,7 @@ a migration that has shipped: add the next one.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 
 import sqlite_utils
@@ -163,7 +164,29 @@ def schema_version(db: sqlite_utils.Database) -> int:
 
 
 def migrate(db: sqlite_utils.Database) -> int:
-    """Apply the missing migrations, each in its own transaction; return the schema version."""
+    """Apply the missing migrations, each in its own transaction; return the schema version.
+
+    The appliance, the admin API and sync may start at the same moment on one file: a lock file
+    beside the database makes them migrate one after the other, each re-reading the version.
+    """
+    path = _db_file(db)
+    lock = open(f"{path}.migrate-lock", "a+") if path else None  # noqa: SIM115
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _migrate_locked(db)
+    finally:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+
+
+def _db_file(db: sqlite_utils.Database) -> str | None:
+    row = db.execute("PRAGMA database_list").fetchone()
+    return row[2] if row and row[2] else None  # "" for an in-memory database
+
+
+def _migrate_locked(db: sqlite_utils.Database) -> int:
     current = schema_version(db)
     if current > len(MIGRATIONS):
         raise RuntimeError(

@@ -82,7 +82,8 @@ def unlock() -> Response:
     deadline = time.monotonic() + wait_s
     command = store.get_command(conn, command_id)
     # the appliance is another process: polling its answer in the shared store is the only way
-    while command["status"] == "pending" and time.monotonic() < deadline:
+    # "running": the appliance claimed it and is pulsing the relay right now
+    while command["status"] in ("pending", "running") and time.monotonic() < deadline:
         time.sleep(POLL_S)
         command = store.get_command(conn, command_id)
     if command["status"] == "pending" and store.expire_command(conn, command_id):
@@ -92,6 +93,9 @@ def unlock() -> Response:
             extra={"command_id": command_id},
         )
     command = store.get_command(conn, command_id)
+    while command["status"] == "running" and time.monotonic() < deadline + wait_s:
+        time.sleep(POLL_S)  # claimed just as we gave up: it is being carried out, wait for it
+        command = store.get_command(conn, command_id)
     if command["status"] == "done":
         return jsonify({"command_id": command_id, "status": "done", "result": command["result"]})
     raise ApiError(

@@ -65,7 +65,8 @@ def test_unlock_command_is_carried_out_and_logged(broken_camera_kiosk):
     db = store.open_db(settings.db_path)
     cmd = store.enqueue_command(db, "unlock", requested_by="alice")
     done = _wait(
-        lambda: store.get_command(db, cmd)["status"] != "pending" and store.get_command(db, cmd)
+        lambda: store.get_command(db, cmd)["status"] not in ("pending", "running")
+        and store.get_command(db, cmd)
     )
     assert done["status"] == "done"
     states = [s.state for s in factory.pin(17).states]
@@ -85,7 +86,8 @@ def test_stale_command_is_not_carried_out(broken_camera_kiosk):
         )
     cmd = db.execute("SELECT max(id) FROM commands").fetchone()[0]
     done = _wait(
-        lambda: store.get_command(db, cmd)["status"] != "pending" and store.get_command(db, cmd)
+        lambda: store.get_command(db, cmd)["status"] not in ("pending", "running")
+        and store.get_command(db, cmd)
     )
     assert done["status"] == "expired"
     assert all(s.state is False for s in factory.pin(17).states)

@@ -124,3 +124,21 @@ def test_concurrent_writers_never_see_database_locked(tmp_path):
     assert errors == []
     db = store.open_db(path)
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 800
+
+
+def test_processes_starting_together_migrate_once(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    path = tmp_path / "race.db"
+    code = "import sys; from appliance import store; store.open_db(sys.argv[1])"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=REPO_ROOT,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    assert migrations.schema_version(store.open_db(path)) == len(migrations.MIGRATIONS)
