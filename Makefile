@@ -41,6 +41,9 @@ test: $(VENV)/.dev-deps
 bench: $(VENV)/.dev-deps
 	$(PY) scripts/bench_pipeline.py
 	$(PY) scripts/bench_match.py
+	$(PY) scripts/bench_liveness.py
+	$(PY) scripts/bench_api.py
+	$(PY) scripts/bench_sync.py
 
 lint: $(VENV)/.dev-deps
 	$(PY) -m ruff check .
