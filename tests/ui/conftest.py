@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image, ImageEnhance
 from streamlit.testing.v1 import AppTest
 
 from admin_api.app import create_app
@@ -105,12 +106,23 @@ def console_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleApi
         app.extensions["facegate"].close()
 
 
-def run_appliance(settings: Settings, probe: Path, tmp: Path, copies: int = 8) -> None:
-    """The real appliance over a folder of ``copies`` of one probe photo, into the API's store."""
+def run_appliance(settings: Settings, probe: Path, tmp: Path, copies: int = 8,
+                  flicker: bool = False) -> None:
+    """The real appliance over a folder of ``copies`` of one probe photo, into the API's store.
+
+    One still is not enough for the k-of-n vote, hence copies. Identical copies are skipped by
+    the motion gate after the first few; ``flicker`` alternates their brightness so every frame
+    is processed and the run lasts long enough for the live view to be written.
+    """
     folder = tmp / f"probe_{probe.stem}"
     folder.mkdir(exist_ok=True)
-    for i in range(copies):  # one still is not enough for the k-of-n vote
-        shutil.copy(probe, folder / f"{i:03d}{probe.suffix}")
+    for i in range(copies):
+        target = folder / f"{i:03d}{probe.suffix}"
+        if flicker:
+            with Image.open(probe) as img:
+                ImageEnhance.Brightness(img).enhance(1.0 + 0.08 * (i % 2)).save(target)
+        else:
+            shutil.copy(probe, target)
     env = clean_env(FACEGATE_DATA_DIR=str(settings.data_dir), FACEGATE_PIN_FACTORY="mock",
                     FACEGATE_LIVENESS="off", FACEGATE_STORE_EVENT_SNAPSHOTS="true")
     r = subprocess.run([sys.executable, "-m", "appliance", "run", "--source", str(folder),
