@@ -149,10 +149,16 @@ CREATE INDEX sync_quarantine_ts ON sync_quarantine(ts);
 ALTER TABLE persons ADD COLUMN sync_refused_at TEXT;
 """
 
+M003_EVENT_KIND_INDEX = """
+-- the entry log filtered by kind (e.g. only alarms) without scanning every decision
+CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts);
+"""
+
 #: The SQL scripts, in order; migration N is MIGRATIONS[N - 1].
 MIGRATIONS: list[str] = [
     M001_INITIAL,
     M002_SYNC_QUARANTINE,
+    M003_EVENT_KIND_INDEX,
 ]
 
 
