@@ -18,6 +18,7 @@ from loguru import logger
 
 from admin_api import auth
 from appliance import store
+from appliance.logs import configure_logging
 from appliance.settings import SettingsError, load_settings
 
 
@@ -94,10 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logger.remove()
-    logger.add(sys.stderr, level=settings.log_level)
-    if settings.log_file:
-        logger.add(settings.log_file, level=settings.log_level, rotation="10 MB", retention=5)
+    configure_logging(settings)
     if args.command == "token":
         return _token(settings, args)
     return _serve(settings)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 import uuid
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from appliance.policy import validate_windows
+from appliance.redact import redact  # noqa: F401  (re-exported)
 from appliance.store import EMBEDDING_DIM, parse_iso, to_iso
 
 
@@ -277,19 +277,6 @@ def decide_person(local: LocalPerson | None, change_no: int, central_deleted: bo
 
 
 # --- heartbeat ------------------------------------------------------------------------------
-
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
-
-
-def redact(value: Any) -> Any:
-    """A status with passwords in URLs (rtsp://user:pass@camera) masked before it leaves."""
-    if isinstance(value, str):
-        return _URL_CREDENTIALS.sub(r"\g<scheme>***@", value)
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 # --- retries --------------------------------------------------------------------------------

@@ -11,10 +11,8 @@ the request waits up to UNLOCK_WAIT_S for the appliance to mark it done or faile
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import timedelta
-from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
@@ -22,6 +20,7 @@ from admin_api.auth import actor, viewer_allowed
 from admin_api.errors import ApiError, not_found
 from admin_api.state import db, state
 from appliance import store
+from appliance.redact import redact
 
 bp = Blueprint("door", __name__)
 
@@ -29,20 +28,6 @@ UNLOCK_WAIT_S = 3.0
 POLL_S = 0.05
 #: The appliance refreshes its status row every second or so; older than this = not running.
 STATUS_STALE_S = 10.0
-
-
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
-
-
-def redact(value: Any) -> Any:
-    """The status with passwords in URLs (rtsp://user:pass@camera) masked: viewers read it."""
-    if isinstance(value, str):
-        return _URL_CREDENTIALS.sub(r"\g<scheme>***@", value)
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 def _age_s(updated_at: str | None) -> float | None:
