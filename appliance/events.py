@@ -47,9 +47,12 @@ class EventWriter(threading.Thread):
         if crop is not None and self.snapshot_dir is not None:
             event["_crop"] = crop
         self._q.put(event)
-        logger.bind(door=self.door, event_id=event["id"], person_id=fields.get("person_id")).info(
-            "{} {} {}", kind, fields.get("person_name") or "", fields.get("reason") or ""
-        )
+        logger.bind(
+            door=self.door,
+            track=fields.get("track_id"),
+            person_id=fields.get("person_id"),
+            event_id=event["id"],
+        ).info("{} {} {}", kind, fields.get("person_name") or "", fields.get("reason") or "")
         return event["id"]
 
     def _save_snapshot(self, event: dict[str, Any]) -> None:
