@@ -64,6 +64,8 @@ class LivenessCheck(Protocol):
 
     def forget(self, track_id: int) -> None: ...
 
+    def challenge(self, track_id: int) -> str | None: ...
+
 
 # --- pure geometry -------------------------------------------------------------------------------
 
@@ -230,6 +232,15 @@ class MotionLiveness:
     def forget(self, track_id: int) -> None:
         self._tracks.pop(track_id, None)
 
+    def challenge(self, track_id: int) -> str | None:
+        """``motion`` never asks for a challenge (see :class:`StrictLiveness`)."""
+        return None
+
+    def observed_for(self, track_id: int) -> float:
+        """Seconds of stream time between the track's first and last observed frame."""
+        track = self._tracks.get(track_id)
+        return 0.0 if track is None else track.last_t - track.first_t
+
     def _drop_stale(self, now: float) -> None:
         stale = [k for k, tr in self._tracks.items() if tr.last_t < now - self.p.stale_s]
         for k in stale:
@@ -250,6 +261,110 @@ class AlwaysLive:
     def forget(self, track_id: int) -> None:
         return None
 
+    def challenge(self, track_id: int) -> str | None:
+        return None
+
+
+# --- strict: screen cues and a challenge --------------------------------------------------------
+
+#: The challenge the door can show / signal (LED blinks, display says "please turn your head").
+TURN_HEAD = "turn_head"
+
+
+def screen_score(face_bgr: np.ndarray) -> float | None:
+    """Fine colour texture relative to fine brightness texture of a face crop.
+
+    A phone or monitor filmed by a camera shows its red/green/blue sub-pixel grid as colour moire:
+    fine detail in the colour channels. Skin, in a camera's own (chroma-subsampled) pictures, has
+    its fine detail almost only in brightness. A weak cue (an out-of-focus real face scores
+    0.3-0.4, a phone replay 0.3-1.1 depending on the frame): it catches strong moire only.
+    ``None`` for crops too small or too flat to judge.
+    """
+    if face_bgr is None or face_bgr.ndim != 3 or min(face_bgr.shape[:2]) < 24:
+        return None
+    # The middle half of the crop: skin (eyes, nose, cheeks), not hair, collar or background
+    h, w = face_bgr.shape[:2]
+    inner = face_bgr[h // 4 : h - h // 4, w // 4 : w - w // 4]
+    ycc = cv2.cvtColor(inner, cv2.COLOR_BGR2YCrCb).astype(np.float32)
+
+    def fine(channel: np.ndarray) -> float:
+        return float(np.mean(np.abs(channel - cv2.GaussianBlur(channel, (0, 0), 2.0))))
+
+    luma = fine(ycc[..., 0])
+    if luma < 1.0:
+        return None  # a flat (dark, over-exposed or blurred) crop says nothing
+    return (fine(ycc[..., 1]) + fine(ycc[..., 2])) / luma
+
+
+@dataclass(frozen=True)
+class StrictParams:
+    screen_limit: float = 0.40  # 75th percentile of a track's screen scores above this: a screen
+    min_crops: int = 3  # crops judged before "live"
+    crop_window_s: float = 5.0  # screen evidence adds up over the whole presentation
+    challenge_after_s: float = 1.0  # unsure this long: ask for a head turn
+
+
+class StrictLiveness:
+    """``motion`` plus a screen check on the face crops, and a challenge when unsure.
+
+    The screen check is what stops a video of the person replayed on a phone: it moves
+    non-rigidly, so the motion check alone passes it. When the motion evidence stays unsure for
+    ``challenge_after_s`` (someone standing very still), :meth:`challenge` returns
+    :data:`TURN_HEAD`: the door blinks its LED / asks to turn the head, and the turn (parallax
+    between nose, eyes and jaw) is the non-rigid evidence the motion check needs.
+    """
+
+    def __init__(
+        self, motion: MotionParams | None = None, params: StrictParams | None = None
+    ) -> None:
+        self.motion = MotionLiveness(motion)
+        self.p = params or StrictParams()
+        self._scores: dict[int, deque] = {}
+
+    def observe(
+        self, track_id: int, t: float, landmarks: np.ndarray, face_bgr: np.ndarray | None = None
+    ) -> None:
+        self.motion.observe(track_id, t, landmarks, face_bgr)
+        scores = self._scores.setdefault(track_id, deque())
+        if scores and t <= scores[-1][0]:
+            scores.clear()
+        score = screen_score(face_bgr) if face_bgr is not None else None
+        if score is not None:
+            scores.append((t, score))
+        while scores and scores[0][0] < t - self.p.crop_window_s:
+            scores.popleft()
+        for k in [k for k in self._scores if k not in self.motion._tracks]:
+            del self._scores[k]  # dropped as stale by the motion check
+
+    def verdict(self, track_id: int) -> LivenessVerdict:
+        motion = self.motion.verdict(track_id)
+        scores = [s for _, s in self._scores.get(track_id, ())]
+        if len(scores) >= self.p.min_crops:
+            # moire comes and goes as the phone moves: judge the track by its upper quartile
+            screen = float(np.percentile(scores, 75))
+            if screen > self.p.screen_limit:
+                return LivenessVerdict(
+                    "spoof", motion.score, f"screen-like colour moire {screen:.2f} in the crop"
+                )
+        elif motion.state == "live":
+            needed = self.p.min_crops
+            return LivenessVerdict(
+                "unsure", motion.score, f"{len(scores)} face crops judged, {needed} needed"
+            )
+        return motion
+
+    def forget(self, track_id: int) -> None:
+        self.motion.forget(track_id)
+        self._scores.pop(track_id, None)
+
+    def challenge(self, track_id: int) -> str | None:
+        """:data:`TURN_HEAD` when the track has been unsure too long, else ``None``."""
+        if self.verdict(track_id).state != "unsure":
+            return None
+        if self.motion.observed_for(track_id) < self.p.challenge_after_s:
+            return None
+        return TURN_HEAD
+
 
 def make_liveness(settings) -> LivenessCheck:
     """The liveness check the settings ask for: ``off``, ``motion`` or ``strict``."""
@@ -258,4 +373,6 @@ def make_liveness(settings) -> LivenessCheck:
         return AlwaysLive()
     if mode == "motion":
         return MotionLiveness()
+    if mode == "strict":
+        return StrictLiveness()
     raise ValueError(f"unknown liveness mode {mode!r} (off, motion or strict)")

@@ -145,27 +145,78 @@ def _motion_blur(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
 def attack_frames(
     photo_rgb: np.ndarray, face_box: tuple[int, int, int, int], spec: AttackSpec
 ) -> Iterator[np.ndarray]:
-    """Yield the attack video's BGR frames (FPS frames a second, FRAME_SIZE)."""
-    rng = np.random.default_rng(spec.seed)
-    path = _hand_path(spec, rng)
+    """Yield the attack video's BGR frames (FPS frames a second, FRAME_SIZE): a held-up print."""
     print_rgb, box = print_image(photo_rgb, face_box, spec.white_border)
     print_bgr = cv2.cvtColor(print_rgb, cv2.COLOR_RGB2BGR)
-    # Pre-shrink the print so warping never minifies by more than ~2x (no aliasing)
+    # Pre-shrink the print so warping never minifies by more than ~2x (a print has no pixel grid
+    # to alias against)
     shrink = min(1.0, 2.0 * spec.face_px / float(box[2] - box[0]))
     if shrink < 1.0:
         print_bgr = cv2.resize(print_bgr, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
         box = tuple(round(v * shrink) for v in box)
-    ph, pw = print_bgr.shape[:2]
+    yield from _present(lambda i: print_bgr, box, spec, supersample=1)
+
+
+def screen_image(bgr: np.ndarray, glare_at: tuple[float, float] | None = None) -> np.ndarray:
+    """How a phone screen shows ``bgr``: every pixel three R, G, B stripes with a dark gap between
+    rows, a little brighter and bluer than a print, with a glare of the cover glass."""
+    h, w = bgr.shape[:2]
+    big = cv2.resize(bgr, (w * 3, h * 3), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    stripes = np.zeros((3, 3, 3), np.float32)
+    for col, channel in enumerate((2, 1, 0)):  # R, G, B subpixels left to right (BGR order)
+        stripes[:, col, channel] = 1.0
+    stripes[2] *= 0.35  # the gap between pixel rows
+    pattern = np.tile(stripes, (h, w, 1))
+    out = big * pattern * 3.6 * np.array([1.08, 1.0, 0.94], np.float32)
+    if glare_at is not None:
+        yy, xx = np.mgrid[0 : 3 * h, 0 : 3 * w].astype(np.float32)
+        gx, gy = glare_at[0] * 3 * w, glare_at[1] * 3 * h
+        glare = np.exp(-(((xx - gx) / (0.75 * w)) ** 2 + ((yy - gy) / (0.36 * h)) ** 2))
+        out += 50 * glare[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def screen_replay_frames(
+    video_bgr: list[np.ndarray], face_box: tuple[int, int, int, int], spec: AttackSpec
+) -> Iterator[np.ndarray]:
+    """A video of the person played full-screen on a phone held up to the camera (``face_box``:
+    where the face is in the video, which sets the scale)."""
+    box = tuple(3 * v for v in face_box)
+
+    def show(i: int) -> np.ndarray:
+        frame = video_bgr[i % len(video_bgr)]
+        return screen_image(frame, glare_at=(0.25 + 0.1 * np.sin(i / 20), 0.2))
+
+    yield from _present(show, box, spec, supersample=2)
+
+
+def _present(image_for_frame, box, spec: AttackSpec, supersample: int) -> Iterator[np.ndarray]:
+    """Hold the image (print or screen) up to the camera along a hand-held path; yield frames.
+
+    ``supersample`` renders at that many times the camera resolution and averages it down, as a
+    sensor integrates light over its pixels (that is what turns a screen's grid into moire).
+    """
+    rng = np.random.default_rng(spec.seed)
+    path = _hand_path(spec, rng)
     bg = background(spec.seed).astype(np.float32)
     w, h = FRAME_SIZE
-    mask_src = np.full((ph, pw), 255, np.uint8)
+    up = np.diag([supersample, supersample, 1.0])
     face_centre = np.array([[[(box[1] + box[3]) / 2, (box[0] + box[2]) / 2]]], np.float64)
     prev = None
     for i in range(spec.n_frames):
+        image = image_for_frame(i)
+        ph, pw = image.shape[:2]
         pose = {key: float(v[i]) for key, v in path.items()}
         hmat = _plane_homography(pose, (ph, pw), box, spec)
-        warped = cv2.warpPerspective(print_bgr, hmat, (w, h), flags=cv2.INTER_LINEAR)
-        mask = cv2.warpPerspective(mask_src, hmat, (w, h), flags=cv2.INTER_LINEAR)
+        size = (w * supersample, h * supersample)
+        warped = cv2.warpPerspective(image, up @ hmat, size, flags=cv2.INTER_LINEAR)
+        mask = cv2.warpPerspective(
+            np.full((ph, pw), 255, np.uint8), up @ hmat, size, flags=cv2.INTER_LINEAR
+        )
+        if supersample > 1:  # the sensor integrates over its pixels, the lens blurs a little
+            warped = cv2.resize(warped, (w, h), interpolation=cv2.INTER_AREA)
+            warped = cv2.GaussianBlur(warped, (5, 5), 0.9)
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA)
         centre = cv2.perspectiveTransform(face_centre, hmat)[0, 0]
         if prev is not None:
             dx, dy = (centre - prev) * spec.exposure
@@ -221,6 +272,15 @@ def _iou(a, b) -> float:
     return inter / float(area(a) + area(b) - inter) if inter else 0.0
 
 
+def _padded_crop(bgr: np.ndarray, box, pad: float = 0.25) -> np.ndarray:
+    """The face crop as the pipeline passes it to the liveness check (box grown by 25 %)."""
+    top, right, bottom, left = box
+    h, w = bottom - top, right - left
+    y0, y1 = max(0, int(top - pad * h)), min(bgr.shape[0], int(bottom + pad * h))
+    x0, x1 = max(0, int(left - pad * w)), min(bgr.shape[1], int(right + pad * w))
+    return bgr[y0:y1, x0:x1].copy()
+
+
 def face_sequences(
     engine, frames_bgr, fps: float = FPS, *, min_len: int = 10, max_gap: int = 3
 ) -> list[FaceSequence]:
@@ -245,7 +305,7 @@ def face_sequences(
             seq.t.append(i / fps)
             seq.boxes.append(box)
             seq.landmarks.append(lm)
-            seq.crops.append(bgr[top:bottom, left:right].copy())
+            seq.crops.append(_padded_crop(bgr, box))
             if len(seq.t) % 10 == 1:
                 seq.encodings.extend(engine.encode(rgb, [box]))
             open_tracks = [(s, last) for s, last in open_tracks if s is not seq]

@@ -66,3 +66,15 @@ def lin_landmarks(engine, lin_photo) -> np.ndarray:
 
     photo = face_recognition.load_image_file(str(lin_photo))
     return engine.landmarks(photo, engine.detect(photo, max_side=1024))[0]
+
+
+@pytest.fixture(scope="session")
+def screen_replay(engine, clip_path) -> FaceSequence:
+    """A phone playing the real clip (Lin-Manuel talking), held up to the camera by hand."""
+    from tests.liveness.attacks import face_sequences, screen_replay_frames, video_frames
+
+    frames = list(video_frames(clip_path))[150:210]
+    spec = AttackSpec(kind="perspective", face_px=110, seconds=2.0, seed=42, max_tilt_deg=25)
+    seqs = face_sequences(engine, screen_replay_frames(frames, (46, 295, 136, 205), spec))
+    assert seqs, "the replayed face was not tracked"
+    return max(seqs, key=len)
