@@ -78,9 +78,11 @@ def door_state(client: AdminApi) -> None:
              "no contact sensor" if app and door_open is None else None,
              delta_color="inverse" if alarm else "off")
     c, d = st.columns(2)
-    camera_ok = app.get("camera_ok")
-    c.metric("Camera", "—" if camera_ok is None else "OK" if camera_ok else "Fault", border=True,
-             delta=f"{app.get('fps', 0):.1f} fps" if camera_ok else app.get("camera_error"),
+    camera_ok = app.get("camera_ok") if online else None
+    c.metric("Camera", "OK" if camera_ok else "Fault" if camera_ok is False else
+             "Stopped" if app else "—", border=True,
+             delta=f"{app.get('fps', 0):.1f} fps" if camera_ok else
+             app.get("camera_error") if online else None,
              delta_color="off" if camera_ok else "inverse", delta_arrow="off")
     people = app.get("gallery_persons", 0)
     d.metric("Enrolled", f"{people} {'person' if people == 1 else 'people'}" if app else "—",

@@ -49,7 +49,7 @@ def filters() -> dict:
     }
 
 
-def charts(df: pd.DataFrame, first: date, last: date) -> None:
+def summary(df: pd.DataFrame) -> None:
     totals = stats.outcome_totals(df)
     decided = totals["Granted"] + totals["Denied"]
     a, b, c, d = st.columns(4)
@@ -58,13 +58,18 @@ def charts(df: pd.DataFrame, first: date, last: date) -> None:
     c.metric("Denied", totals["Denied"], border=True)
     d.metric("Grant rate", f"{100 * totals['Granted'] / decided:.0f} %" if decided else "—",
              border=True)
+
+
+def charts(df: pd.DataFrame, first: date, last: date) -> None:
+    totals = stats.outcome_totals(df)
     hour, day, split = st.tabs(["By hour of day", "By day", "Grants vs denials"])
     with hour:
         data = stats.per_hour(df)
         st.altair_chart(
             alt.Chart(data).mark_bar().encode(
                 x=alt.X("hour:O", title="Hour of day", axis=alt.Axis(labelAngle=0)),
-                y=alt.Y("entries:Q", title="Entries", stack=True),
+                y=alt.Y("entries:Q", title="Entries", stack=True,
+                        axis=alt.Axis(tickMinStep=1, format="d")),
                 color=alt.Color("outcome:N", scale=COLOURS, title=None),
                 tooltip=["hour", "outcome", "entries"],
             ).properties(height=260),
@@ -76,7 +81,8 @@ def charts(df: pd.DataFrame, first: date, last: date) -> None:
             alt.Chart(data).mark_bar().encode(
                 x=alt.X("yearmonthdate(day):O", title="Day",
                         axis=alt.Axis(format="%a %d %b", labelAngle=0)),
-                y=alt.Y("entries:Q", title="Entries", stack=True),
+                y=alt.Y("entries:Q", title="Entries", stack=True,
+                        axis=alt.Axis(tickMinStep=1, format="d")),
                 color=alt.Color("outcome:N", scale=COLOURS, title=None),
                 tooltip=[alt.Tooltip("day:T", format="%a %d %b %Y"), "outcome", "entries"],
             ).properties(height=260),
@@ -100,7 +106,8 @@ def charts(df: pd.DataFrame, first: date, last: date) -> None:
             right.altair_chart(
                 alt.Chart(reasons).mark_bar(color="#d9534f").encode(
                     y=alt.Y("reason:N", sort="-x", title="Why denied"),
-                    x=alt.X("denials:Q", title="Denials"),
+                    x=alt.X("denials:Q", title="Denials",
+                            axis=alt.Axis(tickMinStep=1, format="d")),
                     tooltip=["reason", "denials"],
                 ).properties(height=260),
                 width="stretch",
@@ -161,14 +168,17 @@ def page() -> None:
                    person_id=f["person_id"], door=f["door"])
     df = stats.events_frame(csv, ui.door_tz())
     head, button = st.columns([4, 1], vertical_alignment="bottom")
-    head.caption(f"{len(df)} entries from {f['first']:%d %b %Y} to {f['last']:%d %b %Y}, "
+    noun = "entry" if len(df) == 1 else "entries"
+    head.caption(f"{len(df)} {noun} from {f['first']:%d %b %Y} to {f['last']:%d %b %Y}, "
                  f"times in {ui.door_tz().key}.")
     button.download_button("Download CSV", data=csv, mime="text/csv", icon=":material/download:",
                            file_name=f"entries_{f['first']:%Y%m%d}-{f['last']:%Y%m%d}.csv",
                            key="log_csv", width="stretch")
-    charts(df, f["first"], f["last"])
+    summary(df)
     st.subheader("Entries")
     table(f)
+    st.subheader("Trends")
+    charts(df, f["first"], f["last"])
 
 
 page()

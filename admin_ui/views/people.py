@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,10 @@ NO_SCHEDULE = "Any time (no schedule)"
 
 def _max_request_bytes() -> int:
     return int(ui.settings().api_max_upload_mb * 1024 * 1024)
+
+
+def _upload_mb() -> int:
+    return max(1, math.ceil(ui.settings().api_max_upload_mb))
 
 
 def _flash(key: str, kind: str, message: str) -> None:
@@ -123,7 +128,7 @@ def add_person(client: AdminApi, schedules: list[dict[str, Any]]) -> None:
                 schedule_id = _schedule_picker(schedules, None, "add_schedule")
             uploads = st.file_uploader("Photos of the face (one face per photo)",
                                        type=PHOTO_TYPES, accept_multiple_files=True,
-                                       key="add_photos")
+                                       key="add_photos", max_upload_size=_upload_mb())
             submitted = st.form_submit_button("Add person", type="primary",
                                               icon=":material/person_add:")
         if submitted:
@@ -168,7 +173,8 @@ def bulk_enrol(client: AdminApi) -> None:
                    f"`bob_jones/1.jpg`, …). The folder name becomes the external id, so "
                    f"enrolling the same zip again adds photos instead of duplicating people. "
                    f"At most {zip_limit / 1e6:.0f} MB.")
-        upload = st.file_uploader("Zip of photo folders", type=["zip"], key="bulk_zip")
+        upload = st.file_uploader("Zip of photo folders", type=["zip"], key="bulk_zip",
+                                  max_upload_size=max(1, zip_limit // 1_000_000))
         if upload is not None and st.button("Enrol everyone in the zip", type="primary",
                                             key="bulk_go"):
             run_bulk(client, upload.getvalue(), limit, zip_limit)
@@ -180,7 +186,7 @@ def bulk_enrol(client: AdminApi) -> None:
 def run_bulk(client: AdminApi, data: bytes, request_limit: int, zip_limit: int) -> None:
     try:
         bundle = bulk.read_bundle(data, max_zip_bytes=zip_limit, max_photo_bytes=request_limit,
-                                  max_total_bytes=4 * zip_limit)
+                                  max_total_bytes=zip_limit * 3 // 2)
     except bulk.BundleRefused as exc:
         st.error(f"This zip cannot be used: {exc}.")
         return
@@ -249,7 +255,8 @@ def add_photos_tab(client: AdminApi, person: dict[str, Any]) -> None:
         camera = st.camera_input("Take a photo of the face", key=f"cam_{key}")
     else:
         uploads = st.file_uploader("Photos (one face per photo)", type=PHOTO_TYPES,
-                                   accept_multiple_files=True, key=f"up_{key}")
+                                   accept_multiple_files=True, key=f"up_{key}",
+                                   max_upload_size=_upload_mb())
     photos = _photos_from(uploads, camera)
     if st.button("Enrol photos", type="primary", disabled=not photos, key=f"enrol_{key}",
                  icon=":material/face:"):

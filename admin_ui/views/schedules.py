@@ -60,7 +60,9 @@ def editor(client: AdminApi, schedule: dict[str, Any] | None) -> None:
         except (ApiError, ApiUnavailable) as exc:
             st.error(f"Not saved: {ui.action_error(exc)}")
             return
-        st.session_state["sched_pick"] = saved["id"]
+        st.session_state["sched_next"] = saved["id"]
+        st.session_state.pop(f"sched_name_{NEW}", None)
+        st.session_state.pop(f"sched_rows_{NEW}", None)
         st.session_state["sched_flash"] = f"Saved “{saved['name']}”: " + \
             schedule_table.describe(saved["windows"])
         st.rerun()
@@ -71,7 +73,7 @@ def editor(client: AdminApi, schedule: dict[str, Any] | None) -> None:
         except (ApiError, ApiUnavailable) as exc:
             st.error(f"Not deleted: {ui.action_error(exc)}")
             return
-        st.session_state.pop("sched_pick", None)
+        st.session_state["sched_next"] = None
         st.session_state["sched_flash"] = f"Deleted “{schedule['name']}”."
         st.rerun()
 
@@ -100,10 +102,12 @@ def page() -> None:
         names[NEW] = "+ New schedule"
     if not options:
         return
-    picked = st.session_state.get("sched_pick")
-    pick = st.selectbox("Schedule", options, format_func=names.get, key="sched_select",
-                        index=options.index(picked) if picked in options else 0)
-    st.session_state["sched_pick"] = pick
+    if "sched_next" in st.session_state:  # just saved or deleted: show that one (or the first)
+        wanted = st.session_state.pop("sched_next")
+        st.session_state["sched_select"] = wanted if wanted in options else options[0]
+    if st.session_state.get("sched_select") not in options:
+        st.session_state["sched_select"] = options[0]
+    pick = st.selectbox("Schedule", options, format_func=names.get, key="sched_select")
     schedule = next((s for s in schedules if s["id"] == pick), None)
     with st.container(border=True):
         if ui.is_admin():

@@ -17,7 +17,7 @@ TIMEOUT_MS = 30_000
 
 
 def sign_in(browser, console: Console, token: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 1500})
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(console.url)
     page.get_by_label("API token", exact=True).fill(token)
@@ -53,8 +53,9 @@ def test_admin_enrols_a_person_and_sees_their_entry(browser, console: Console, p
     shot(page, "door_before")
 
     go(page, "People")
-    page.get_by_text("Add a person").click()
-    form = page.get_by_test_id("stForm")
+    page.get_by_text("Add a person", exact=True).click()
+    form = page.get_by_test_id("stExpander").filter(
+        has=page.get_by_text("Add a person", exact=True))
     form.get_by_label("Name", exact=True).fill("Alex Lacamoire")
     form.get_by_label("Employee or badge number (optional)").fill("E-1042")
     photos = sorted((people_dir / "alex_lacamoire").iterdir())
@@ -88,6 +89,10 @@ def test_admin_enrols_a_person_and_sees_their_entry(browser, console: Console, p
     shot(page, "door")
 
     go(page, "Schedules")
+    if page.get_by_role("button", name="Create schedule").count() == 0:
+        page.locator(".st-key-sched_select").click()
+        page.get_by_role("option", name="+ New schedule").click()
+        page.get_by_role("button", name="Create schedule").wait_for()
     page.get_by_label("Name", exact=True).fill("Office hours")
     page.get_by_role("button", name="Create schedule").click()
     page.get_by_text("Saved “Office hours”").wait_for()
@@ -104,7 +109,7 @@ def test_viewer_sees_pages_read_only(browser, console: Console) -> None:
     assert page.get_by_text("read-only").is_visible()
     assert page.get_by_role("button", name="Unlock now…").count() == 0
     go(page, "People")
-    assert page.get_by_text("Add a person").count() == 0
+    assert page.get_by_text("Add a person", exact=True).count() == 0
     assert page.locator("input[type=file]").count() == 0
     shot(page, "people_viewer")
     page.close()

@@ -54,10 +54,11 @@ def test_admin_signs_in_and_every_page_renders(ui_env: ConsoleApi, kit_entered: 
     assert row["Kind"] == "Granted" and row["Distance"] < 0.55 and row["Snapshot"]
     csv = at.get("download_button")[0]
     assert csv.proto.label == "Download CSV"
-    assert [m.value for m in at.metric if m.label == "Granted"] == ["1"]
+    granted = int(next(m.value for m in at.metric if m.label == "Granted"))
+    assert granted == (log["Kind"] == "Granted").sum() >= 1
     assert at.image, "the event's stored snapshot is shown"
     open_page(at, "Schedules")
-    assert "No schedules yet" in texts(at)
+    assert "Weekly windows" in texts(at)
     open_page(at, "Sync")
     assert "has not run on this door" in texts(at)
 
@@ -121,10 +122,12 @@ def test_bulk_zip_enrols_one_person_per_folder(ui_env: ConsoleApi, people_dir: P
 def test_deleting_a_person_says_the_faces_go_too(ui_env: ConsoleApi, people_dir: Path) -> None:
     http = ui_env.http()
     base = f"{ui_env.url}/api/v1"
-    person = http.post(f"{base}/people", json={"name": "Alex Delete"}, timeout=30).json()
-    photo = sorted((people_dir / "alex_lacamoire").iterdir())[0]
-    http.post(f"{base}/people/{person['id']}/faces",
-              files=[("photos", (photo.name, photo.read_bytes(), "image/jpeg"))], timeout=120)
+    person = http.post(f"{base}/people", json={"name": "Lin Delete"}, timeout=30).json()
+    photo = sorted((people_dir / "lin_manuel_miranda").iterdir())[0]
+    resp = http.post(f"{base}/people/{person['id']}/faces",
+                     files=[("photos", (photo.name, photo.read_bytes(), "image/jpeg"))],
+                     timeout=120)
+    assert resp.status_code == 201, resp.text
     at = open_page(sign_in(ui_env.admin_token), "People")
     next(s for s in at.selectbox if s.label == "Person").set_value(person["id"]).run()
     assert "also deletes their **1 enrolled face(s)**" in texts(at)
@@ -133,8 +136,8 @@ def test_deleting_a_person_says_the_faces_go_too(ui_env: ConsoleApi, people_dir:
     next(c for c in at.checkbox if c.label.startswith("Yes, delete")).check().run()
     button(at, "Delete person and faces").click()
     at.run()
-    assert "Alex Delete and 1 face(s) deleted" in texts(at)
-    assert ui_env.person_named("Alex Delete") is None
+    assert "Lin Delete and 1 face(s) deleted" in texts(at)
+    assert ui_env.person_named("Lin Delete") is None
 
 
 def test_unlock_asks_first_and_says_when_the_appliance_does_not_answer(
@@ -150,11 +153,13 @@ def test_unlock_asks_first_and_says_when_the_appliance_does_not_answer(
 
 def test_a_schedule_is_created_from_the_table(ui_env: ConsoleApi) -> None:
     at = open_page(sign_in(ui_env.admin_token), "Schedules")
-    next(t for t in at.text_input if t.label == "Name").input("Office hours")
+    at.selectbox(key="sched_select").set_value("__new__").run()
+    next(t for t in at.text_input if t.label == "Name").input("Cleaners")
     button(at, "Create schedule").click()
     at.run()
-    assert "Saved “Office hours”: Mon–Fri 08:00–18:00" in texts(at)
-    saved = [s for s in ui_env.get("/schedules")["items"] if s["name"] == "Office hours"]
+    assert "Saved “Cleaners”: Mon–Fri 08:00–18:00" in texts(at)
+    assert at.selectbox(key="sched_select").value != "__new__"  # the saved one is shown
+    saved = [s for s in ui_env.get("/schedules")["items"] if s["name"] == "Cleaners"]
     assert saved and saved[0]["windows"] == [{"days": [0, 1, 2, 3, 4], "start": "08:00",
                                               "end": "18:00"}]
 
@@ -171,7 +176,7 @@ def test_a_viewer_sees_no_admin_controls(ui_env: ConsoleApi, kit_entered: dict,
     assert not at.get("tabs") or page == "Entry log"  # the chart tabs only
     if page == "People":
         assert "Kit Harington" in at.dataframe[0].value["Name"].tolist()
-        assert "enrolled face(s)" in texts(at)  # the read-only details are there
+        assert "Person details" in texts(at)  # the read-only details are there
 
 
 def test_api_down_says_so_and_recovers(ui_env: ConsoleApi,
