@@ -139,7 +139,7 @@ def add_person(client: AdminApi, schedules: list[dict[str, Any]]) -> None:
                         _photos_from(uploads, None))
         results = st.session_state.get("add_results")
         if results:
-            st.markdown(f"**{results[0]}** added.")
+            st.success(f"**{results[0]}** added.", icon=":material/person_add:")
             if results[1] is not None:
                 show_enrol_results(results[1])
 
@@ -234,7 +234,8 @@ def faces_tab(client: AdminApi, person: dict[str, Any]) -> None:
         cols = st.columns([3, 2, 2, 1] if ui.is_admin() else [3, 2, 2])
         cols[0].markdown(f"`{face['id'][:8]}`")
         quality = face.get("quality")
-        cols[1].markdown(f"quality {quality:.2f}" if quality is not None else "quality —")
+        # the API's "quality" is the face's sharpness (variance of the Laplacian)
+        cols[1].markdown(f"sharpness {quality:.0f}" if quality is not None else "sharpness —")
         cols[2].markdown(f"added {ui.local_time(face.get('created_at'), '%d %b %Y %H:%M')}")
         if ui.is_admin() and cols[3].button("Delete", key=f"del_face_{face['id']}",
                                             icon=":material/delete:"):
@@ -411,7 +412,8 @@ def page() -> None:
     if prev.button("← Previous", disabled=current <= 1, key="people_prev"):
         st.session_state["people_offset"] = max(0, offset - size)
         st.rerun()
-    info.caption(f"Page {current} of {pages} · {result.total} people")
+    noun = "person" if result.total == 1 else "people"
+    info.caption(f"Page {current} of {pages} · {result.total} {noun}")
     if nxt.button("Next →", disabled=current >= pages, key="people_next"):
         st.session_state["people_offset"] = offset + size
         st.rerun()

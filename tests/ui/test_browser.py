@@ -79,6 +79,8 @@ def test_admin_enrols_a_person_and_sees_their_entry(browser, console: Console, p
     cell.wait_for(state="attached")
     row = cell.locator("xpath=..")
     assert "Granted" in row.text_content()
+    page.get_by_text("Snapshots (").click()  # the face crop the appliance stored
+    page.get_by_test_id("stExpander").get_by_test_id("stImage").first.wait_for()
     shot(page, "entry_log")
 
     go(page, "Door")
