@@ -200,3 +200,18 @@ def test_sign_in_when_the_api_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
     at.run()
     assert "The admin API is not reachable" in texts(at)
     assert "token" not in at.session_state
+
+
+def test_a_face_is_enrolled_from_the_browser_camera(ui_env: ConsoleApi, people_dir: Path) -> None:
+    person = ui_env.http().post(f"{ui_env.url}/api/v1/people", json={"name": "Camera Test"},
+                                timeout=30).json()
+    at = open_page(sign_in(ui_env.admin_token), "People")
+    next(s for s in at.selectbox if s.label == "Person").set_value(person["id"]).run()
+    at.segmented_control(key=f"src_{person['id']}").set_value("Camera").run()
+    shot = sorted((people_dir / "barack_obama").iterdir())[0]
+    at.camera_input[0].set_value(("shot.jpg", shot.read_bytes(), "image/jpeg"))
+    at.run()
+    button(at, "Enrol photos").click()
+    at.run()
+    assert "— accepted" in texts(at) and "1 face enrolled" in texts(at)
+    assert ui_env.get(f"/people/{person['id']}")["face_count"] == 1
