@@ -98,6 +98,7 @@ class Kiosk:
         self._gallery_lock = threading.Lock()
         self._live: tuple[np.ndarray, FrameReport] | None = None
         self._live_lock = threading.Lock()
+        self._live_written: tuple[np.ndarray, FrameReport] | None = None
         self._fps_times: deque[float] = deque(maxlen=60)
         self.last_decision: dict[str, Any] | None = None
         self.outcomes: list[Outcome] = []  # every decision of this run (for --once summaries)
@@ -150,6 +151,7 @@ class Kiosk:
             self.reader.join(5)
             if self._housekeeper.is_alive():
                 self._housekeeper.join(5)
+            self._write_live_view()  # the last frame, also after a short run
             self._publish_status(stopped=True)
             self.writer.close()
             logger.info("door {} stopped", self.s.door_name)
@@ -296,9 +298,10 @@ class Kiosk:
 
     def _write_live_view(self) -> None:
         with self._live_lock:
-            live, self._live = self._live, None
-        if live is None:
+            live = self._live
+        if live is None or live is self._live_written:
             return
+        self._live_written = live
         bgr, report = live
         img = bgr.copy()
         for (top, right, bottom, left), label, state in report.labels:
