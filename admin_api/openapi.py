@@ -198,6 +198,8 @@ def _schemas() -> dict[str, Any]:
         },
         "Deleted": deleted,
         "Health": {"type": "object", "required": ["status"], "properties": {"status": STR}},
+        "Me": {"type": "object", "required": ["name", "role"], "properties": {
+            "name": STR, "role": {"type": "string", "enum": ["admin", "viewer"]}}},
     }
 
 
@@ -269,6 +271,8 @@ def _paths() -> dict[str, Any]:
     return {
         f"{P}/health": {"get": _op("Liveness check (no token)", "system",
                                    {"200": _json("Health")}, role=None)},
+        f"{P}/me": {"get": _op("The calling token's name and role", "system",
+                               {"200": _json("Me")})},
         f"{P}/openapi.json": {"get": _op("This document", "system", {"200": {
             "description": "OpenAPI 3.1", "content": {JSON: {"schema": OBJ}}}})},
         f"{P}/audit": {"get": _op(

@@ -122,19 +122,11 @@ class AdminApi:
         return True
 
     def role(self) -> Role:
-        """The token's role. Raises ApiError 401 for an unknown or revoked token.
-
-        The API has no "who am I" endpoint; the audit log is admin-only, so a viewer token gets
-        403 there (which, unlike a bad token, does not count towards the failure limit).
-        """
-        self._request("GET", "/people", params={"limit": 1})
-        try:
-            self._request("GET", "/audit", params={"limit": 1})
-        except ApiError as exc:
-            if exc.status == 403:
-                return "viewer"
-            raise
-        return "admin"
+        """The token's role (``GET /me``). Raises ApiError 401 for an unknown or revoked token."""
+        role = self._json("GET", "/me")["role"]
+        if role not in ("admin", "viewer"):
+            raise ApiError(500, "bad_role", f"the API reported an unknown role {role!r}", {})
+        return role
 
     # --- door ----------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, g, jsonify
 
 from admin_api.auth import public, viewer_allowed
 from admin_api.openapi import build_spec
@@ -19,6 +19,13 @@ def health() -> Response:
     """Liveness only: answers without a token and says nothing about the site."""
     db().execute("SELECT 1").fetchone()
     return jsonify({"status": "ok"})
+
+
+@bp.get("/me")
+@viewer_allowed
+def me() -> Response:
+    """Who is calling: the console shows admin controls only to an admin token."""
+    return jsonify({"name": g.token.name, "role": g.token.role})
 
 
 @bp.get("/openapi.json")

@@ -210,3 +210,12 @@ def test_behind_a_local_tls_proxy_the_limit_applies_to_the_forwarded_address(tmp
     finally:
         server.stop()
         app.extensions["facegate"].close()
+
+
+def test_me_says_who_is_calling(api: Api) -> None:
+    admin = api.admin.get("/me")
+    viewer = api.viewer.get("/me")
+    assert admin.status_code == 200 and admin.json()["role"] == "admin"
+    assert viewer.status_code == 200 and viewer.json()["role"] == "viewer"
+    assert admin.json()["name"] != viewer.json()["name"]
+    assert_error(api.client().get("/me"), 401, "unauthorized")
