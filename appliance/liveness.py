@@ -8,13 +8,14 @@ bend the landmark geometry in ways no homography explains.
 
 ``motion`` fits a homography between the 68 dlib landmarks of pairs of frames of a track, takes
 the residual that is left, and compares it with the jitter the landmark model shows on a rigid
-photo of the same size. ``strict`` adds cues from the face crop (screen moire, print flatness) and
-asks for a challenge (head turn) when the motion evidence stays unsure. ``off`` says "live".
+photo of the same size. ``strict`` adds a cue from the face crop (the colour moire of a screen's
+pixel grid) and asks for a challenge (head turn) when the motion evidence stays unsure. ``off``
+says "live".
 
-What this does not cover: a video of the person replayed on a screen (it moves non-rigidly), 3-D
-masks, and a photo bent on purpose while it is held up. Decision logic only, no I/O: the pipeline
-calls :meth:`LivenessCheck.observe` for every processed frame and asks :meth:`verdict` before it
-grants.
+What this does not cover: a video of the person replayed on a screen (it moves non-rigidly; the
+strict screen cue catches only part of such replays), 3-D masks, and a photo bent on purpose
+while it is held up. Decision logic only, no I/O: the pipeline calls
+:meth:`LivenessCheck.observe` for every processed frame and asks :meth:`verdict` before it grants.
 """
 
 from __future__ import annotations
@@ -147,11 +148,13 @@ def window_score(pairs: list[_Pair]) -> float:
     One odd frame (a sharp frame among blurred ones, a detector box of another size) shifts the
     landmarks of every pair it is in; it must not be enough to call a photo live.
     """
-    frames = {p.t_ref for p in pairs} | {p.t for p in pairs}
-    best = float(np.median([p.score for p in pairs]))
-    for f in frames:
-        rest = [p.score for p in pairs if f not in (p.t_ref, p.t)]
-        if rest:
+    scores = np.array([p.score for p in pairs])
+    refs = np.array([p.t_ref for p in pairs])
+    ts = np.array([p.t for p in pairs])
+    best = float(np.median(scores))
+    for f in np.union1d(refs, ts):
+        rest = scores[(refs != f) & (ts != f)]
+        if rest.size:
             best = min(best, float(np.median(rest)))
     return best
 
