@@ -171,7 +171,9 @@ class MotionLiveness:
     ) -> None:
         lm = _validated(landmarks)
         track = self._tracks.get(track_id)
-        if track is not None and t <= track.last_t:
+        if track is not None and t == track.last_t and track.frames:
+            return  # the same frame twice: nothing new
+        if track is not None and t < track.last_t:
             logger.warning(
                 "liveness: track {} time went back ({} -> {}); starting it again",
                 track_id, track.last_t, t,

@@ -35,6 +35,7 @@ class AttackSpec:
     noise_sigma: float = 2.0
     exposure: float = 0.5  # fraction of the frame time the shutter is open (motion blur)
     white_border: bool = True  # a print has a margin; a phone screen would not
+    bend_deg: float = 0.0  # > 0: the print is flexed while held (arc angle, peak) - not covered
 
     @property
     def n_frames(self) -> int:
@@ -154,7 +155,32 @@ def attack_frames(
     if shrink < 1.0:
         print_bgr = cv2.resize(print_bgr, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
         box = tuple(round(v * shrink) for v in box)
-    yield from _present(lambda i: print_bgr, box, spec, supersample=1)
+    if spec.bend_deg <= 0:
+        yield from _present(lambda i: print_bgr, box, spec, supersample=1)
+        return
+    rng = np.random.default_rng(spec.seed + 10_000)
+    angles = np.deg2rad(spec.bend_deg) * (0.5 + 0.5 * _smooth_walk(rng, spec.n_frames, 10))
+    yield from _present(lambda i: bent_print(print_bgr, angles[i]), box, spec, supersample=1)
+
+
+def bent_print(print_bgr: np.ndarray, angle: float) -> np.ndarray:
+    """The print as seen when it is curved round a vertical axis (sides away from the camera)
+    over ``angle`` radians of arc, viewed from three print widths, re-mapped onto its flat frame."""
+    ph, pw = print_bgr.shape[:2]
+    if angle < 1e-3:
+        return print_bgr
+    radius = pw / angle
+    z0 = 3.0 * pw
+    u = np.linspace(-pw / 2, pw / 2, 4 * pw)  # arc length from the centre column
+    depth = z0 + radius * (1 - np.cos(u / radius))
+    x_seen = z0 * radius * np.sin(u / radius) / depth  # monotonic in u
+    xs = np.arange(pw, dtype=np.float64) - pw / 2
+    u_of_x = np.interp(xs, x_seen, u)
+    depth_of_x = np.interp(xs, x_seen, depth)
+    ys = np.arange(ph, dtype=np.float64) - ph / 2
+    map_x = np.tile((u_of_x + pw / 2).astype(np.float32), (ph, 1))
+    map_y = (ys[:, None] * depth_of_x[None, :] / z0 + ph / 2).astype(np.float32)
+    return cv2.remap(print_bgr, map_x, map_y, cv2.INTER_LINEAR, borderValue=(0, 0, 0))
 
 
 def screen_image(bgr: np.ndarray, glare_at: tuple[float, float] | None = None) -> np.ndarray:

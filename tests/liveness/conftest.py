@@ -13,12 +13,13 @@ import pytest
 
 from tests.liveness.attacks import AttackSpec, FaceSequence, attack_sequence, video_sequences
 
-#: The attack videos the tests present: both motions, a small and a large face.
+#: The attack videos the tests present: both motions, a small and a large face, a flexed print.
 ATTACKS = {
     "rigid_small": AttackSpec(kind="rigid", face_px=55, seconds=2.5, seed=11),
     "rigid_large": AttackSpec(kind="rigid", face_px=105, seconds=2.5, seed=12),
     "perspective_small": AttackSpec(kind="perspective", face_px=60, seconds=2.5, seed=13),
     "perspective_large": AttackSpec(kind="perspective", face_px=100, seconds=2.5, seed=14),
+    "flexed_print": AttackSpec(kind="perspective", face_px=80, seconds=2.5, seed=15, bend_deg=60),
 }
 
 

@@ -91,6 +91,8 @@ def test_verdict_needs_frames_and_forget_drops_the_track(lin_sequence):
 def test_time_going_back_restarts_the_track(lin_sequence):
     check = MotionLiveness()
     replay(lin_sequence, check)
+    check.observe(7, lin_sequence.t[-1], lin_sequence.landmarks[-1], None)  # same frame again
+    assert check.verdict(7).state == "live"
     check.observe(7, 0.0, lin_sequence.landmarks[0], None)
     assert check.verdict(7).state == "unsure"
 
