@@ -26,6 +26,9 @@ from appliance.vote import vote
 
 #: A track whose vote agreed but whose liveness stays "unsure" this long is denied.
 LIVENESS_TIMEOUT_S = 3.0
+#: An undecided track is encoded at most this often: consecutive frames at 30 fps are nearly
+#: the same picture, so every other one carries the new information at half the cost.
+PENDING_ENCODE_MS = 50.0
 #: A face is logged as unknown only after this long in view with every recent encoding failing:
 #: the first frames of someone walking up (small, blurred, turned) must not deny them.
 UNKNOWN_AFTER_S = 1.0
@@ -169,11 +172,13 @@ class Pipeline:
         for tr, box in pairs:
             if box_height(box) < self.s.min_face_px:
                 continue
-            due = (
-                tr.last_encoded is None
-                or tr.logged is None
-                or (t - tr.last_encoded) * 1000.0 >= self.s.reencode_ms
-            )
+            since_ms = None if tr.last_encoded is None else (t - tr.last_encoded) * 1000.0
+            if since_ms is None:
+                due = True
+            elif tr.logged is None and tr.voted_at is None:
+                due = since_ms >= PENDING_ENCODE_MS  # still deciding who this is: keep asking
+            else:  # decided, or agreed and only waiting for liveness
+                due = since_ms >= self.s.reencode_ms
             if due:
                 to_encode.append((tr, box))
         if self.liveness is not None:
