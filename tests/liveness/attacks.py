@@ -376,3 +376,22 @@ def attack_sequence(engine, photo_path, spec: AttackSpec) -> FaceSequence:
     if not seqs:
         raise AssertionError(f"no face track in the attack video of {photo_path} ({spec})")
     return max(seqs, key=len)
+
+
+def swap_frames(
+    engine, photo_rgb: np.ndarray, photo_box, live_bgr: list[np.ndarray], spec: AttackSpec
+) -> list[np.ndarray]:
+    """A print held up for ``spec.seconds``, then dropped to show the attacker's own live face
+    where the print's face was (``live_bgr``: frames of a real face, shifted into place), so a
+    tracker that follows boxes sees one face track throughout."""
+    held = list(attack_frames(photo_rgb, photo_box, spec))
+    end = engine.detect(cv2.cvtColor(held[-1], cv2.COLOR_BGR2RGB), upsample=1)
+    start = engine.detect(cv2.cvtColor(live_bgr[0], cv2.COLOR_BGR2RGB), upsample=1)
+    if not end or not start:
+        raise AssertionError("swap video: a face was not found at the swap")
+    (t1, r1, b1, l1), (t2, r2, b2, l2) = end[0], start[0]
+    shift = np.float32([[1, 0, (l1 + r1 - l2 - r2) / 2], [0, 1, (t1 + b1 - t2 - b2) / 2]])
+    w, h = FRAME_SIZE
+    return held + [
+        cv2.warpAffine(f, shift, (w, h), borderMode=cv2.BORDER_REPLICATE) for f in live_bgr
+    ]

@@ -11,7 +11,14 @@ from appliance.liveness import MotionLiveness
 from appliance.match import Gallery
 from appliance.pipeline import Pipeline
 from appliance.settings import load_settings
-from tests.liveness.attacks import FPS, AttackSpec, attack_frames, load_photo, video_frames
+from tests.liveness.attacks import (
+    FPS,
+    AttackSpec,
+    attack_frames,
+    load_photo,
+    swap_frames,
+    video_frames,
+)
 
 ENROLLED = ["lin_manuel_miranda", "alex_lacamoire"]
 #: The issue's limit: liveness may delay a grant by at most 0.5 s of video.
@@ -23,17 +30,20 @@ ATTACKS = {
 }
 
 
-@pytest.fixture(scope="module")
-def gallery(engine, people_dir, tmp_path_factory) -> Gallery:
-    data = tmp_path_factory.mktemp("liveness") / "data"
-    settings = load_settings(data_dir=data, pin_factory="mock")
+def enrolled(engine, people_dir, folder, people) -> Gallery:
+    settings = load_settings(data_dir=folder / "data", pin_factory="mock")
     db = store.open_db(settings.db_path)
-    for person in ENROLLED:
+    for person in people:
         photos = [(str(p), p.read_bytes()) for p in sorted((people_dir / person).iterdir())]
         assert enrol(db, engine, settings, photos, name=person, external_id=person).enrolled
     gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
     db.conn.close()
     return gallery
+
+
+@pytest.fixture(scope="module")
+def gallery(engine, people_dir, tmp_path_factory) -> Gallery:
+    return enrolled(engine, people_dir, tmp_path_factory.mktemp("liveness"), ENROLLED)
 
 
 def play(engine, gallery, frames, liveness: str, fps: float = FPS):
@@ -69,11 +79,35 @@ def test_photo_of_an_enrolled_person_opens_only_without_liveness(
 
 
 def test_real_clip_is_still_granted_with_motion_liveness(engine, gallery, clip_path):
-    outcomes = play(engine, gallery, video_frames(clip_path), "motion", fps=29.97)
-    grants = [(o, voted) for o, voted in outcomes if o.granted]
-    assert grants, "Lin-Manuel Miranda was never let in with liveness on"
-    assert {o.person_name for o, _ in grants} == {"lin_manuel_miranda"}
-    first, voted_at = grants[0]
-    assert voted_at is not None
-    assert first.t - voted_at <= MAX_DELAY_S, f"liveness held the grant {first.t - voted_at:.2f} s"
-    assert "liveness_failed" not in {o.reason for o, _ in outcomes}
+    def grants(liveness):
+        outcomes = play(engine, gallery, video_frames(clip_path), liveness, fps=29.97)
+        assert "liveness_failed" not in {o.reason for o, _ in outcomes}
+        return [(o, voted) for o, voted in outcomes if o.granted]
+
+    with_motion = grants("motion")
+    assert with_motion, "Lin-Manuel Miranda was never let in with liveness on"
+    assert {o.person_name for o, _ in with_motion} == {"lin_manuel_miranda"}
+    first, voted_at = with_motion[0]
+    assert voted_at is not None and first.t - voted_at <= MAX_DELAY_S
+    # The limit: the first grant comes at most 0.5 s of video later than without liveness
+    first_off = grants("off")[0][0]
+    assert first.t - first_off.t <= MAX_DELAY_S, (first_off.t, first.t)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the pipeline grants on votes cast before the photo was dropped; needs a fresh "
+    "encoding of the live face at grant time (reported to the lead)",
+)
+def test_photo_swapped_for_the_attackers_own_face_is_not_granted(
+    engine, people_dir, clip_path, tmp_path
+):
+    # Alex Lacamoire's photo is held up until recognition agrees, then dropped: behind it is
+    # the attacker (Lin-Manuel, not enrolled here), alive, in the same place: one track.
+    gallery = enrolled(engine, people_dir, tmp_path, ["alex_lacamoire", "barack_obama"])
+    photo = load_photo(people_dir / "alex_lacamoire" / "alex-lacamoire.png")
+    box = engine.detect(photo, max_side=1024)[0]
+    attacker = list(video_frames(clip_path))[150:195]
+    spec = AttackSpec(kind="rigid", face_px=90, seconds=0.8, seed=78)
+    outcomes = play(engine, gallery, swap_frames(engine, photo, box, attacker, spec), "motion")
+    assert not [o for o, _ in outcomes if o.granted]
