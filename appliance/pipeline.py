@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 import cv2
@@ -116,7 +116,9 @@ class Pipeline:
         self.gallery = _empty_gallery()
         self.tracker = Tracker()
         self.gate = MotionGate(settings.motion_threshold)
-        self.last_grant: dict[str, datetime] = {}
+        self.last_grant: dict[str, float] = {}  # person id -> frame time of their last grant
+        #: when set (e.g. "gallery_stale": the store could not be re-read), nobody is let in
+        self.hold_reason: str | None = None
         self._since_full = 10**9
         self.stats = {"frames": 0, "processed": 0, "detections": 0, "encodings": 0}
 
@@ -152,7 +154,8 @@ class Pipeline:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         tracks = self.tracker.active()
         self._since_full += 1
-        if self._since_full >= self.s.detect_every:
+        full = self._since_full >= self.s.detect_every
+        if full:
             # the whole frame, for faces that just came into view
             self._since_full = 0
             report.detected = True
@@ -163,7 +166,7 @@ class Pipeline:
             boxes = [b for b in (self.engine.detect_near(rgb, tr.box) for tr in tracks) if b]
         else:
             boxes = []  # nobody in view: the next full pass is at most detect_every frames away
-        pairs, ended = self.tracker.update(boxes, t)
+        pairs, ended = self.tracker.update(boxes, t, create=full)
         for tr in ended:
             if self.liveness is not None:
                 self.liveness.forget(tr.id)
@@ -181,6 +184,15 @@ class Pipeline:
                 due = since_ms >= self.s.reencode_ms
             if due:
                 to_encode.append((tr, box))
+        if to_encode:
+            encs = self.engine.encode(rgb, [b for _, b in to_encode])
+            report.encoded = len(encs)
+            self.stats["encodings"] += len(encs)
+            for (tr, _), emb in zip(to_encode, encs, strict=True):
+                m = self.gallery.match(emb, self.s.match_threshold)
+                tr.matches.append(m)
+                tr.last_encoded = t
+                self._follow_identity(tr, m.person_id)
         if self.liveness is not None:
             need = [
                 (tr, box)
@@ -192,13 +204,6 @@ class Pipeline:
                     need, self.engine.landmarks(rgb, [b for _, b in need]), strict=True
                 ):
                     self.liveness.observe(tr.id, t, pts, _crop(bgr, box))
-        if to_encode:
-            encs = self.engine.encode(rgb, [b for _, b in to_encode])
-            report.encoded = len(encs)
-            self.stats["encodings"] += len(encs)
-            for (tr, _), emb in zip(to_encode, encs, strict=True):
-                tr.matches.append(self.gallery.match(emb, self.s.match_threshold))
-                tr.last_encoded = t
         for tr, box in pairs:
             out = self._decide(tr, t, bgr)
             if out is not None:
@@ -207,6 +212,25 @@ class Pipeline:
         return report
 
     # --- decisions -------------------------------------------------------------------------
+
+    def _follow_identity(self, tr: Track, person_id: str | None) -> None:
+        """Start the track's evidence afresh when the face in it becomes someone else.
+
+        Liveness evidence belongs to one identity: a live face that walks up and then holds a
+        photo of an enrolled person over itself must not lend the photo its motion. So when an
+        encoding names a different person than the track's current one, the liveness window
+        restarts, and a track granted to one person decides anew for the next.
+        """
+        if person_id is None or person_id == tr.identity:
+            return  # a frame that matches nobody (blur, turn) does not change who this is
+        if tr.identity is not None or tr.matches_before_identity():
+            if self.liveness is not None:
+                self.liveness.forget(tr.id)
+        tr.identity = person_id
+        tr.voted_at = None
+        if tr.granted_person is not None and tr.granted_person != person_id:
+            tr.granted_person = None
+            tr.logged = None
 
     def _decide(self, tr: Track, t: float, bgr: np.ndarray) -> Outcome | None:
         if not tr.matches:
@@ -225,16 +249,23 @@ class Pipeline:
                 return self._log(tr, "unknown_face", None, min(m.distance for m in window), t, bgr)
             return None
 
+        if tr.granted_person == result.person_id:
+            return None  # let in already: one pulse and one log row per track
         person = self.gallery.persons.get(result.person_id)
         if person is None:  # removed between gallery build and now
             return None
         if tr.voted_at is None:
             tr.voted_at = t
-        if self.liveness is not None and tr.granted_person != result.person_id:
+        if tr.spoofed:
+            return None  # a track caught presenting a photo or screen is never let in
+        if self.hold_reason is not None:
+            return self._log(tr, self.hold_reason, person, result.distance, t, bgr)
+        if self.liveness is not None:
             verdict = self.liveness.verdict(tr.id)
             if verdict.state == "spoof" or (
                 verdict.state == "unsure" and t - tr.voted_at > LIVENESS_TIMEOUT_S
             ):
+                tr.spoofed = True
                 return self._log(
                     tr,
                     "liveness_failed",
@@ -247,21 +278,17 @@ class Pipeline:
             if verdict.state != "live":
                 return None
 
-        now = self.clock()
-        decision = policy.decide(
-            person,
-            now,
-            s.tz,
-            self.last_grant.get(result.person_id),
-            timedelta(seconds=s.cooldown_seconds),
-        )
-        if decision.reason == "cooldown":
+        decision = policy.decide(person, self.clock(), s.tz)
+        last = self.last_grant.get(result.person_id)
+        # the cooldown runs on frame time (monotonic), not the wall clock: an NTP step on a Pi
+        # with no RTC must neither block nor repeat a grant
+        if decision.granted and last is not None and 0 <= t - last < s.cooldown_seconds:
             # let in moments ago (another track of the same person): no second pulse, no log row
             tr.granted_person = result.person_id
             tr.logged = "granted"
             return None
         if decision.granted:
-            self.last_grant[result.person_id] = now
+            self.last_grant[result.person_id] = t
             tr.granted_person = result.person_id
             tr.logged = "granted"
             return Outcome(

@@ -38,7 +38,17 @@ class Track:
     logged: str | None = None
     granted_person: str | None = None
     voted_at: float | None = None  # when the vote first agreed (liveness timeout starts here)
+    identity: str | None = None  # the person the track's recent encodings name
+    spoofed: bool = False  # liveness said "photo or screen": never granted
     hits: int = 1
+
+    def matches_before_identity(self) -> bool:
+        """True when encodings that named nobody came before the first identity.
+
+        Such frames were someone else's face (or a blur) — their motion is not evidence for the
+        identity that now appears.
+        """
+        return any(m.person_id is None for m in list(self.matches)[:-1])
 
 
 class Tracker:
@@ -50,8 +60,14 @@ class Tracker:
         self.tracks: dict[int, Track] = {}
         self._ids = itertools.count(1)
 
-    def update(self, boxes: list[Box], t: float) -> tuple[list[tuple[Track, Box]], list[Track]]:
-        """Associate this frame's boxes; return (track, box) pairs and the tracks that ended."""
+    def update(
+        self, boxes: list[Box], t: float, *, create: bool = True
+    ) -> tuple[list[tuple[Track, Box]], list[Track]]:
+        """Associate this frame's boxes; return (track, box) pairs and the tracks that ended.
+
+        Boxes found only by looking around known tracks (``create=False``) never start a track:
+        two tracks re-finding the same face must not breed a third.
+        """
         pairs = sorted(
             (
                 (iou(tr.box, box), tid, bi)
@@ -75,7 +91,7 @@ class Tracker:
             used_boxes.add(bi)
             out.append((tr, boxes[bi]))
         for bi, box in enumerate(boxes):
-            if bi not in used_boxes:
+            if create and bi not in used_boxes:
                 tr = Track(next(self._ids), box, t, t)
                 self.tracks[tr.id] = tr
                 out.append((tr, box))
