@@ -139,6 +139,9 @@ class CameraReader(threading.Thread):
         self.last_error: str | None = None
         self.frames_read = 0
         self.source_fps: float | None = None
+        # a file or folder replayed (no --once) continues its clock: time never runs backwards
+        self._t_base = 0.0
+        self._t_end = 0.0
 
     def run(self) -> None:
         backoff = 0.5
@@ -188,11 +191,14 @@ class CameraReader(threading.Thread):
                 ok, bgr = cap.read()
                 if not ok or bgr is None:
                     self.last_error = "end of stream" if self.spec.finite else "read failed"
+                    if self.spec.finite and produced:
+                        self._t_base = self._t_end + 1.0 / (self.source_fps or 30.0)
                     return produced
                 if self.spec.finite:
                     t = index / (self.source_fps or 30.0)
                     if pace and self.stop_event.wait(max(0.0, start + t - time.monotonic())):
                         return produced
+                    self._t_end = t = self._t_base + t
                 else:
                     t = time.monotonic()
                 self.healthy = True
@@ -215,6 +221,7 @@ class CameraReader(threading.Thread):
             t = index / fps
             if not self.fast and self.stop_event.wait(max(0.0, start + t - time.monotonic())):
                 return produced
+            self._t_end = t = self._t_base + t
             if self.stop_event.is_set():
                 return produced
             self.healthy = True
@@ -223,4 +230,6 @@ class CameraReader(threading.Thread):
             if not self.slot.put(Frame(index, t, bgr), self.stop_event):
                 return produced
         self.last_error = "end of folder"
+        if produced:
+            self._t_base = self._t_end + 1.0 / fps
         return produced

@@ -35,6 +35,11 @@ from hardware.pins import PinFactoryError
 HOUSEKEEPING_S = 0.5
 LIVE_VIEW_MIN_S = 0.25  # the annotated JPEG is replaced at most 4 times a second
 COMMAND_MAX_AGE_S = 30.0  # an unlock asked for longer ago than this is not carried out
+#: The store changed but could not be re-read for this long: stop letting anyone in, because
+#: a revoked person would still be in the old gallery.
+GALLERY_STALE_S = 10.0
+#: Frames in a row that may fail before the kiosk gives up (and systemd restarts it).
+MAX_FRAME_FAILURES = 50
 
 
 def make_engine(settings: Settings) -> FaceEngine:
@@ -100,6 +105,8 @@ class Kiosk:
         self._live_lock = threading.Lock()
         self._live_written: tuple[np.ndarray, FrameReport] | None = None
         self._fps_times: deque[float] = deque(maxlen=60)
+        self._fps_lock = threading.Lock()
+        self._gallery_error_since: float | None = None
         self.last_decision: dict[str, Any] | None = None
         self.outcomes: list[Outcome] = []  # every decision of this run (for --once summaries)
         self.started_at = store.to_iso(store.utc_now())
@@ -120,7 +127,7 @@ class Kiosk:
 
     def run(self) -> int:
         """Run until stopped (or the end of a finite source with ``once``); returns exit status."""
-        self._load_gallery(force=True)
+        self._refresh_gallery(self.db)  # unreadable at start: an empty gallery admits nobody
         self._swap_gallery()
         self.writer.start()
         try:
@@ -146,33 +153,71 @@ class Kiosk:
             return 1
         finally:
             self.stop_event.set()
-            if self.door is not None:
-                self.door.close()
-            self.reader.join(5)
+            # the housekeeper may be carrying out an unlock: let it finish before the door closes
             if self._housekeeper.is_alive():
                 self._housekeeper.join(5)
+            if self.door is not None:
+                self.door.close()
+            if self.reader.is_alive():
+                self.reader.join(5)
             self._write_live_view()  # the last frame, also after a short run
             self._publish_status(stopped=True)
             self.writer.close()
+            self.db.conn.close()
             logger.info("door {} stopped", self.s.door_name)
 
     # --- the frame loop ----------------------------------------------------------------------
 
     def _frame_loop(self) -> None:
+        failures = 0
         while not self.stop_event.is_set():
             frame = self.slot.get(timeout=0.5)
             if frame is None:
                 if self.slot.closed:
                     break
+                self._check_health()
+                self._swap_gallery()  # no camera frames: keep the status true all the same
                 continue
-            self._swap_gallery()
-            report = self.pipeline.process(frame.bgr, frame.t)
-            if report.processed:
-                self._fps_times.append(time.monotonic())
-                with self._live_lock:
-                    self._live = (frame.bgr, report)
-            for outcome in report.outcomes:
-                self._act(outcome)
+            self._check_health()
+            try:
+                self._swap_gallery()
+                report = self.pipeline.process(frame.bgr, frame.t)
+                if report.processed:
+                    with self._fps_lock:
+                        self._fps_times.append(time.monotonic())
+                    with self._live_lock:
+                        self._live = (frame.bgr, report)
+                for outcome in report.outcomes:
+                    self._act(outcome)
+                failures = 0
+            except DoorControllerError:
+                raise  # the door itself failed: stop, so systemd restarts us
+            except Exception:
+                # one bad frame (a decoder glitch, a malformed row) must not take the door down;
+                # the tracks start over so nothing half-decided is carried on
+                failures += 1
+                logger.exception("frame {} failed ({} in a row)", frame.index, failures)
+                self.pipeline.tracker.tracks.clear()
+                if failures >= MAX_FRAME_FAILURES:
+                    raise
+
+    def _check_health(self) -> None:
+        """Hold every grant while the gallery may be stale; stop when the housekeeper died."""
+        if not self._housekeeper.is_alive() and not self.stop_event.is_set():
+            raise RuntimeError("housekeeper thread died: no gallery reloads, commands or status")
+        since = self._gallery_error_since
+        stale = since is not None and time.monotonic() - since >= GALLERY_STALE_S
+        reason = "gallery_stale" if stale else None
+        if reason != self.pipeline.hold_reason:
+            if reason:
+                logger.error(
+                    "the store changed but has not been readable for {:.1f} s: nobody is let in "
+                    "until it is",
+                    GALLERY_STALE_S,
+                )
+            else:
+                logger.info("gallery readable again: grants resume")
+            self.pipeline.hold_reason = reason
 
     def _act(self, o: Outcome) -> None:
         """Open the door (or signal a denial) and log the decision."""
@@ -223,13 +268,25 @@ class Kiosk:
 
     # --- housekeeping ------------------------------------------------------------------------
 
+    def _refresh_gallery(self, db) -> None:
+        try:
+            self._load_gallery(db=db)
+        except Exception:
+            if self._gallery_error_since is None:
+                self._gallery_error_since = time.monotonic()
+            logger.exception("gallery reload failed; the door keeps the last one for now")
+        else:
+            self._gallery_error_since = None
+
     def _housekeep(self) -> None:
-        db = store.open_db(self.s.db_path, migrate_schema=False)
+        db = None
         last_frame_write = 0.0
         try:
             while not self.stop_event.wait(HOUSEKEEPING_S):
                 try:
-                    self._load_gallery(db=db)
+                    if db is None:
+                        db = store.open_db(self.s.db_path, migrate_schema=False)
+                    self._refresh_gallery(db)
                     self._run_commands(db)
                     self._publish_status(db=db)
                     if time.monotonic() - last_frame_write >= LIVE_VIEW_MIN_S:
@@ -237,8 +294,11 @@ class Kiosk:
                         last_frame_write = time.monotonic()
                 except Exception:  # a housekeeping hiccup must not take the door down
                     logger.exception("housekeeping failed; retrying")
+                    if self._gallery_error_since is None and db is None:
+                        self._gallery_error_since = time.monotonic()  # cannot even open it
         finally:
-            db.conn.close()
+            if db is not None:
+                db.conn.close()
 
     def _run_commands(self, db) -> None:
         for cmd in store.pending_commands(db):
@@ -250,8 +310,15 @@ class Kiosk:
                 store.finish_command(db, cmd["id"], "expired", "too old to carry out")
                 log.warning("command {} expired before it was carried out", cmd["kind"])
                 continue
-            if cmd["kind"] == "unlock" and self.door is not None:
-                self.door.remote_unlock(cmd["requested_by"] or "admin")
+            if cmd["kind"] == "unlock":
+                try:
+                    if self.door is None:
+                        raise DoorControllerError("the door controller is not running")
+                    self.door.remote_unlock(cmd["requested_by"] or "admin")
+                except DoorControllerError as exc:
+                    store.finish_command(db, cmd["id"], "failed", str(exc))
+                    log.error("remote unlock failed: {}", exc)
+                    continue
                 self.writer.emit(
                     "remote_unlock", reason="admin", details={"requested_by": cmd["requested_by"]}
                 )
@@ -265,7 +332,8 @@ class Kiosk:
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
-        recent = [t for t in self._fps_times if now - t <= 5.0]
+        with self._fps_lock:
+            recent = [t for t in self._fps_times if now - t <= 5.0]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
         gallery = self.pipeline.gallery
         door = self.door.status() if self.door is not None else {}
@@ -280,6 +348,7 @@ class Kiosk:
             "gallery_persons": gallery.person_count,
             "gallery_faces": gallery.face_count,
             "liveness": self.s.liveness,
+            "hold_reason": self.pipeline.hold_reason,
             "last_decision": self.last_decision,
             "events_written": self.writer.written,
             "event_write_error": self.writer.last_error,

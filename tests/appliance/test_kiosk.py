@@ -65,8 +65,10 @@ def test_unlock_command_is_carried_out_and_logged(broken_camera_kiosk):
     db = store.open_db(settings.db_path)
     cmd = store.enqueue_command(db, "unlock", requested_by="alice")
     done = _wait(
-        lambda: store.get_command(db, cmd)["status"] not in ("pending", "running")
-        and store.get_command(db, cmd)
+        lambda: (
+            store.get_command(db, cmd)["status"] not in ("pending", "running")
+            and store.get_command(db, cmd)
+        )
     )
     assert done["status"] == "done"
     states = [s.state for s in factory.pin(17).states]
@@ -86,8 +88,10 @@ def test_stale_command_is_not_carried_out(broken_camera_kiosk):
         )
     cmd = db.execute("SELECT max(id) FROM commands").fetchone()[0]
     done = _wait(
-        lambda: store.get_command(db, cmd)["status"] not in ("pending", "running")
-        and store.get_command(db, cmd)
+        lambda: (
+            store.get_command(db, cmd)["status"] not in ("pending", "running")
+            and store.get_command(db, cmd)
+        )
     )
     assert done["status"] == "expired"
     assert all(s.state is False for s in factory.pin(17).states)
@@ -167,3 +171,36 @@ def test_sigterm_stops_cleanly_with_the_relay_safe(tmp_path, clip_path):
     assert proc.returncode == 0, err[-2000:]
     assert "relay de-energised" in err and "stopped" in err
     assert store.get_status(db, "appliance")["running"] is False
+
+
+def test_unreadable_store_changes_hold_every_grant(broken_camera_kiosk, monkeypatch):
+    """A change to who may enter that cannot be read (a malformed row) must not leave the door
+    deciding on the old gallery for ever: after a grace period nobody is let in."""
+    import appliance.loop
+
+    monkeypatch.setattr(appliance.loop, "GALLERY_STALE_S", 0.5)
+    kiosk, settings, factory = broken_camera_kiosk
+    db = store.open_db(settings.db_path)
+    _wait(lambda: store.get_status(db, "appliance"))  # running on a readable store
+    with db.conn:
+        db.execute(
+            "INSERT INTO schedules (id, name, windows, created_at, updated_at) "
+            "VALUES ('s1', 'broken', '{not json', 't', 't')"
+        )
+        pid = store.create_person(db, "Revoked Later", schedule_id="s1")
+    status = _wait(
+        lambda: (
+            (store.get_status(db, "appliance") or {}).get("hold_reason")
+            and store.get_status(db, "appliance")
+        )
+    )
+    assert status["hold_reason"] == "gallery_stale"
+    with db.conn:
+        db.execute("UPDATE schedules SET windows = '[]' WHERE id = 's1'")
+    _wait(
+        lambda: (
+            (store.get_status(db, "appliance") or {}).get("hold_reason") is None
+            and store.get_status(db, "appliance")["gallery_version"] == store.gallery_version(db)
+        )
+    )
+    assert store.get_person(db, pid)["schedule_id"] == "s1"
