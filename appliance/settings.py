@@ -7,6 +7,7 @@ live here and nowhere else; ``.env.example`` documents each one (a test keeps th
 
 from __future__ import annotations
 
+import os
 import zoneinfo
 from pathlib import Path
 from typing import Literal
@@ -152,8 +153,37 @@ class Settings(BaseSettings):
         return zoneinfo.ZoneInfo(self.door_timezone)
 
 
+#: FACEGATE_ variables that are not settings of a door: the tests' fixture folder, the admin's
+#: service-role key (used by `python -m sync provision`, never by a door), test-only variables.
+NOT_SETTINGS = {"FACEGATE_FIXTURES", "FACEGATE_SUPABASE_SERVICE_ROLE_KEY"}
+
+
+def _unknown_environment_keys() -> list[str]:
+    """FACEGATE_* variables in the environment that name no setting (typos).
+
+    pydantic-settings refuses unknown keys in .env but silently ignores unknown environment
+    variables; a mistyped ``FACEGATE_LOCK_TYP=fail_safe`` in a systemd unit must not leave the
+    door quietly on the default.
+    """
+    known = {f"FACEGATE_{name.upper()}" for name in Settings.model_fields}
+    return sorted(
+        key
+        for key in os.environ
+        if key.upper().startswith("FACEGATE_")
+        and key.upper() not in known
+        and key.upper() not in NOT_SETTINGS
+        and not key.upper().startswith("FACEGATE_TEST_")
+    )
+
+
 def load_settings(**overrides) -> Settings:
     """Load and validate the settings; raise :class:`SettingsError` naming each bad setting."""
+    unknown = _unknown_environment_keys()
+    if unknown:
+        raise SettingsError(
+            "invalid settings: "
+            + "; ".join(f"{key}: not a Facegate setting (a typo?)" for key in unknown)
+        )
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -76,3 +76,15 @@ def test_sync_is_off_until_configured():
         device_password="p",
     )
     assert s.sync_configured
+
+
+def test_a_typo_in_an_environment_variable_is_refused(monkeypatch):
+    monkeypatch.setenv("FACEGATE_LOCK_TYP", "fail_safe")
+    with pytest.raises(SettingsError, match="FACEGATE_LOCK_TYP: not a Facegate setting"):
+        load_settings()
+
+
+def test_admin_and_test_variables_are_not_typos(monkeypatch):
+    monkeypatch.setenv("FACEGATE_SUPABASE_SERVICE_ROLE_KEY", "admin-only")
+    monkeypatch.setenv("FACEGATE_TEST_SUPABASE_URL", "https://example.supabase.co")
+    assert load_settings().door_name == "front-door"
