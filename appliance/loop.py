@@ -189,6 +189,10 @@ class Kiosk:
                         self._live = (frame.bgr, report)
                 for outcome in report.outcomes:
                     self._act(outcome)
+                for track_id, challenge in report.prompts:
+                    logger.bind(track=track_id).info("liveness challenge: {}", challenge)
+                    if self.door is not None:
+                        self.door.prompt()
                 failures = 0
             except DoorControllerError:
                 raise  # the door itself failed: stop, so systemd restarts us

@@ -69,6 +69,8 @@ class FrameReport:
     detected: bool = False
     encoded: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    #: liveness challenges to show at the door now: (track id, challenge, e.g. "turn_head")
+    prompts: list[tuple[int, str]] = field(default_factory=list)
     labels: list[tuple[Box, str, bool | None]] = field(default_factory=list)
 
 
@@ -208,6 +210,9 @@ class Pipeline:
             out = self._decide(tr, t, bgr)
             if out is not None:
                 report.outcomes.append(out)
+            if tr.challenge is not None and not tr.challenge_shown:
+                tr.challenge_shown = True
+                report.prompts.append((tr.id, tr.challenge))
             report.labels.append((box, self._label(tr), self._state(tr)))
         return report
 
@@ -276,6 +281,10 @@ class Pipeline:
                     detail=getattr(verdict, "detail", None),
                 )
             if verdict.state != "live":
+                # strict mode asks for a head turn when a still face leaves it unsure
+                ask = getattr(self.liveness, "challenge", None)
+                if tr.challenge is None and ask is not None:
+                    tr.challenge = ask(tr.id)
                 return None
 
         decision = policy.decide(person, self.clock(), s.tz)
@@ -339,6 +348,8 @@ class Pipeline:
             return p["name"] if p else "granted"
         if tr.logged:
             return tr.logged.replace("_", " ")
+        if tr.challenge == "turn_head":
+            return "please turn your head"
         return "..."
 
     @staticmethod

@@ -40,6 +40,8 @@ class Track:
     voted_at: float | None = None  # when the vote first agreed (liveness timeout starts here)
     identity: str | None = None  # the person the track's recent encodings name
     spoofed: bool = False  # liveness said "photo or screen": never granted
+    challenge: str | None = None  # a liveness challenge asked of this face ("turn_head")
+    challenge_shown: bool = False
     hits: int = 1
 
     def matches_before_identity(self) -> bool:

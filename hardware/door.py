@@ -148,6 +148,14 @@ class DoorController:
         """A short beep (or LED flash without a buzzer); the lock does not move."""
         self._input(lambda s, now: door_state.deny(s, now, self._timings))
 
+    def prompt(self) -> None:
+        """Ask the person at the door to act (a liveness challenge: "turn your head").
+
+        The door has no display of its own: the prompt is the same short LED flash / beep a
+        denial gives, while the kiosk's screen (the annotated live view) says what to do.
+        """
+        self._input(lambda s, now: door_state.deny(s, now, self._timings))
+
     def status(self) -> dict:
         """What the door is doing now, as the relay and the contact actually are."""
         with self._lock:

@@ -118,3 +118,28 @@ def test_a_live_face_does_not_lend_its_motion_to_a_photo_held_up_after_it(
     assert not [o for o in outcomes if o.granted], outcomes
     refused = [o for o in outcomes if o.person_name == "barack_obama"]
     assert refused and {o.reason for o in refused} == {"liveness_failed"}
+
+
+def test_strict_mode_asks_a_still_face_to_turn_before_refusing_it(
+    engine, enrolled_template, tmp_path, frames
+):
+    """A face that does not move at all leaves the motion check unsure: strict mode asks for a
+    head turn (LED flash, a label on the kiosk's screen) and refuses only if none comes."""
+    gallery = _gallery(enrolled_template, tmp_path, {"lin_manuel_miranda"})
+    settings = load_settings(liveness="strict")
+    pipeline = Pipeline(settings, engine, liveness=make_liveness(settings))
+    pipeline.set_gallery(gallery)
+    still = frames[200]  # Lin-Manuel Miranda, frozen: only sensor noise changes
+    rng = np.random.default_rng(0)
+    prompts, outcomes, labels = [], [], set()
+    for i in range(120):
+        noisy = np.clip(still.astype(np.float32) + rng.normal(0, 2, still.shape), 0, 255)
+        report = pipeline.process(noisy.astype(np.uint8), i / FPS)
+        prompts += [(i / FPS, p) for p in report.prompts]
+        outcomes += report.outcomes
+        labels |= {label for _, label, _ in report.labels}
+    assert [p for _, (_, p) in prompts] == ["turn_head"]  # asked once
+    assert "please turn your head" in labels
+    assert not [o for o in outcomes if o.granted]
+    assert [o.reason for o in outcomes] == ["liveness_failed"]
+    assert prompts[0][0] < outcomes[0].t  # asked before refused

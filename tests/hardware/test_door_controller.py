@@ -336,3 +336,14 @@ def test_interpreter_exit_without_close_still_releases_the_relay(data_dir):
     assert done.returncode == 0, done.stderr
     assert "door controller stopped; relay de-energised (fail_secure)" in done.stderr
     assert done.stdout.strip() == "relay at exit: False"
+
+
+def test_prompt_flashes_for_a_liveness_challenge_without_moving_the_lock(data_dir, factory, events):
+    settings = door_settings(data_dir, led_pin=LED_PIN)
+    with DoorController(settings, events, factory) as door:
+        led = factory.pin(LED_PIN)
+        led.clear_states()
+        door.prompt()
+        wait_until(lambda: led.state is False and len(led.states) == 3)
+        assert [s.state for s in led.states] == [False, True, False]
+        assert [s.state for s in factory.pin(RELAY).states] == [False]
