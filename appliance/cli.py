@@ -53,9 +53,13 @@ def cmd_enroll(args, settings) -> int:
     from appliance.loop import make_engine
 
     files = _photos(args.photos)
+    missing = [f for f in files if not f.is_file()]
+    for f in missing:
+        print(f"refused   {f}: file not found", file=sys.stderr)
+    files = [f for f in files if f.is_file()]
     if not files:
-        print("no photos given", file=sys.stderr)
-        return EXIT_USAGE
+        print("nothing enrolled: no photo to read", file=sys.stderr)
+        return EXIT_FAIL if missing else EXIT_USAGE
     db = store.open_db(settings.db_path)
     try:
         result = enrol(
@@ -113,7 +117,7 @@ def cmd_enroll_folder(args, settings) -> int:
             actor="cli",
         )
         total += res.enrolled
-        refused = [f"{Path(r.source).name}: {r.code}" for r in res.results if not r.accepted]
+        refused = [f"{Path(r.source).name}: {r.message}" for r in res.results if not r.accepted]
         rows.append([folder.name, str(res.enrolled), str(len(refused)), "; ".join(refused)])
     _print_table(rows, ["person", "enrolled", "refused", "why"])
     print(f"{total} face(s) enrolled for {sum(r[1] != '0' for r in rows)} person(s)")
@@ -131,6 +135,7 @@ def cmd_persons(args, settings) -> int:
     try:
         if action == "list":
             persons, _ = store.list_persons(db, limit=1_000_000)
+            persons = [_public(p) for p in persons]
             if args.json:
                 print(json.dumps(persons, indent=2))
             else:
@@ -149,15 +154,20 @@ def cmd_persons(args, settings) -> int:
                 )
             return EXIT_OK
         if action == "show":
-            person = store.get_person(db, args.id)
-            person["faces"] = store.list_faces(db, args.id)
+            person = _public(store.get_person(db, args.id))
+            person["faces"] = [
+                {**f, "has_photo": bool(f["has_photo"])} for f in store.list_faces(db, args.id)
+            ]
+            if person["schedule_id"]:
+                names = {x["id"]: x["name"] for x in store.list_schedules(db)}
+                person["schedule"] = names.get(person["schedule_id"])
             print(json.dumps(person, indent=2) if args.json else _fmt_person(person))
             return EXIT_OK
         if action in ("disable", "enable"):
             person = store.update_person(db, args.id, active=action == "enable")
             with db.conn:
                 store.audit(db, "cli", action, args.id)
-            print(json.dumps(person) if args.json else f"{person['name']}: {action}d")
+            print(json.dumps(_public(person)) if args.json else f"{person['name']}: {action}d")
             return EXIT_OK
         if action == "remove":
             n = store.delete_person(db, args.id)
@@ -175,22 +185,29 @@ def cmd_persons(args, settings) -> int:
     return EXIT_USAGE
 
 
+#: Columns that are the store's and sync's business, not a person's.
+_INTERNAL = ("deleted", "dirty", "central_version", "sync_refused_at")
+
+
+def _public(person: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in person.items() if k not in _INTERNAL}
+
+
 def _fmt_person(p: dict[str, Any]) -> str:
-    keys = [
-        "id",
-        "name",
-        "external_id",
-        "active",
-        "valid_from",
-        "valid_until",
-        "schedule_id",
-        "notes",
-        "created_at",
-        "updated_at",
+    rows = [
+        ("id", p["id"]),
+        ("name", p["name"]),
+        ("external id", p["external_id"] or "-"),
+        ("active", "yes" if p["active"] else "no (disabled)"),
+        ("valid from", p["valid_from"] or "always"),
+        ("valid until", p["valid_until"] or "no end"),
+        ("schedule", p.get("schedule") or p["schedule_id"] or "-"),
+        ("notes", p["notes"] or "-"),
+        ("created", p["created_at"]),
+        ("updated", p["updated_at"]),
+        ("faces", str(len(p["faces"]))),
     ]
-    lines = [f"{k:12} {p.get(k)}" for k in keys]
-    lines.append(f"{'faces':12} {len(p['faces'])}")
-    return "\n".join(lines)
+    return "\n".join(f"{k:12} {v}" for k, v in rows)
 
 
 def cmd_identify(args, settings) -> int:
@@ -201,6 +218,9 @@ def cmd_identify(args, settings) -> int:
     from appliance.match import Gallery
 
     path = Path(args.photo)
+    if not path.is_file():
+        print(f"error: {path}: file not found", file=sys.stderr)
+        return EXIT_FAIL
     try:
         rgb = load_photo(_read(path), str(path))
     except PhotoRefused as exc:
@@ -275,15 +295,26 @@ def cmd_run(args, settings) -> int:
 def cmd_events(args, settings) -> int:
     from appliance import store
 
+    if args.limit < 1:
+        print("error: --limit must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     db = store.open_db(settings.db_path)
     try:
         rows = store.list_events(db, since=args.since, limit=args.limit)
-    except ValueError as exc:
-        print(f"error: --since: {exc}", file=sys.stderr)
+    except ValueError:
+        print(
+            f"error: --since {args.since!r} is not an ISO-8601 time "
+            "(for example 2026-11-25T08:00 or 2026-11-25T08:00+01:00)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     if args.json:
         print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no events" + (f" since {args.since}" if args.since else ""))
     else:
+        if len(rows) == args.limit:
+            print(f"(the newest {args.limit}; --limit N shows more)", file=sys.stderr)
         _print_table(
             [
                 [
@@ -305,7 +336,11 @@ def cmd_events(args, settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m appliance", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m appliance",
+        description="Facegate door kiosk: enrol people, identify a photo, run the door, "
+        "read the entry log.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("enroll", help="add a person (or faces to a person) from photos")
@@ -343,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("events", help="the entry log, newest first")
     ev.add_argument("--since", help="ISO-8601 time (UTC if no zone given)")
-    ev.add_argument("--limit", type=int, default=50)
+    ev.add_argument("--limit", type=int, default=50, help="at most this many rows (50)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_events)
     return p
@@ -358,5 +393,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from appliance.logs import configure_logging
 
-    configure_logging(settings)
-    return args.func(args, settings)
+    # the door logs what it does; the one-shot commands print their results and only warn
+    quiet = args.command != "run" and settings.log_level in ("INFO", "SUCCESS")
+    configure_logging(settings.model_copy(update={"log_level": "WARNING"}) if quiet else settings)
+    try:
+        return args.func(args, settings)
+    except KeyboardInterrupt:  # Ctrl-C before the door's own handlers are installed
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -109,6 +109,18 @@ class Settings(BaseSettings):
     )
     log_file: Path | None = Field(None, description="also log to this file (rotated)")
 
+    @field_validator(
+        "door_contact_pin", "exit_button_pin", "led_pin", "buzzer_pin", "log_file",
+        "supabase_url", "supabase_anon_key", "device_email", "device_password",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value):
+        """``FACEGATE_LOG_FILE=`` with nothing after it means "not set", as in .env.example."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("door_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -121,7 +133,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _votes_fit_window(self) -> Settings:
         if self.votes_needed > self.votes_window:
-            raise ValueError("votes_needed must not exceed votes_window")
+            raise ValueError(
+                f"FACEGATE_VOTES_NEEDED ({self.votes_needed}) must not exceed "
+                f"FACEGATE_VOTES_WINDOW ({self.votes_window})"
+            )
         return self
 
     @property
@@ -190,11 +205,14 @@ def load_settings(**overrides) -> Settings:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "not a Facegate setting (a typo?)"
             if loc == "settings":
                 name = loc
             elif loc.lower().startswith("facegate_"):  # an unknown key from .env
                 name = loc.upper()
             else:
                 name = f"FACEGATE_{loc.upper()}"
-            problems.append(f"{name}: {err['msg']}")
+            problems.append(message if loc == "settings" else f"{name}: {message}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

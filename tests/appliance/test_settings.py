@@ -53,7 +53,7 @@ def test_bad_value_names_the_setting(monkeypatch, env, name):
 def test_votes_cannot_exceed_window(monkeypatch):
     monkeypatch.setenv("FACEGATE_VOTES_NEEDED", "5")
     monkeypatch.setenv("FACEGATE_VOTES_WINDOW", "3")
-    with pytest.raises(SettingsError, match="votes_needed"):
+    with pytest.raises(SettingsError, match="FACEGATE_VOTES_NEEDED \\(5\\) must not exceed FACEGATE_VOTES_WINDOW"):
         load_settings()
 
 
@@ -63,7 +63,7 @@ def test_dotenv_file_is_read_and_typos_are_refused(tmp_path, monkeypatch):
     s = load_settings()
     assert s.door_name == "side-door" and s.unlock_seconds == 5.0
     (tmp_path / ".env").write_text("FACEGATE_DOOR_NAEM=typo\n")
-    with pytest.raises(SettingsError, match="FACEGATE_DOOR_NAEM: Extra inputs are not permitted"):
+    with pytest.raises(SettingsError, match="FACEGATE_DOOR_NAEM: not a Facegate setting"):
         load_settings()
 
 
@@ -88,3 +88,10 @@ def test_admin_and_test_variables_are_not_typos(monkeypatch):
     monkeypatch.setenv("FACEGATE_SUPABASE_SERVICE_ROLE_KEY", "admin-only")
     monkeypatch.setenv("FACEGATE_TEST_SUPABASE_URL", "https://example.supabase.co")
     assert load_settings().door_name == "front-door"
+
+
+def test_a_blank_optional_setting_means_unset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("FACEGATE_LOG_FILE=\nFACEGATE_DOOR_CONTACT_PIN=\n")
+    s = load_settings()
+    assert s.log_file is None and s.door_contact_pin is None
