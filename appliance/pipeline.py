@@ -18,14 +18,20 @@ from loguru import logger
 
 from appliance import policy
 from appliance.faces import Box, FaceEngine, box_height
-from appliance.match import Gallery
+from appliance.liveness import UNSURE_TIMEOUT_S
+from appliance.match import Gallery, Match
 from appliance.settings import Settings
 from appliance.store import GalleryRows
 from appliance.track import Track, Tracker
 from appliance.vote import vote
 
 #: A track whose vote agreed but whose liveness stays "unsure" this long is denied.
-LIVENESS_TIMEOUT_S = 3.0
+LIVENESS_TIMEOUT_S = UNSURE_TIMEOUT_S
+#: A frame that matches nobody but is within this of the track's person is a poor view of them
+#: (blur, a turn), not another face; further away, the track's evidence starts over.
+SAME_FACE_SLACK = 0.15
+#: The identity of a track whose face matches no enrolled person.
+OTHER_FACE = "<someone else>"
 #: An undecided track is encoded at most this often: consecutive frames at 30 fps are nearly
 #: the same picture, so every other one carries the new information at half the cost.
 PENDING_ENCODE_MS = 50.0
@@ -180,9 +186,11 @@ class Pipeline:
             since_ms = None if tr.last_encoded is None else (t - tr.last_encoded) * 1000.0
             if since_ms is None:
                 due = True
-            elif tr.logged is None and tr.voted_at is None:
-                due = since_ms >= PENDING_ENCODE_MS  # still deciding who this is: keep asking
-            else:  # decided, or agreed and only waiting for liveness
+            elif tr.logged is None:
+                # still deciding, or agreed and waiting for liveness: keep checking that the face
+                # is still the one voted for (a photo dropped to show a live face behind it)
+                due = since_ms >= PENDING_ENCODE_MS
+            else:  # decided
                 due = since_ms >= self.s.reencode_ms
             if due:
                 to_encode.append((tr, box))
@@ -194,7 +202,7 @@ class Pipeline:
                 m = self.gallery.match(emb, self.s.match_threshold)
                 tr.matches.append(m)
                 tr.last_encoded = t
-                self._follow_identity(tr, m.person_id)
+                self._follow_identity(tr, m)
         if self.liveness is not None:
             need = [
                 (tr, box)
@@ -218,22 +226,35 @@ class Pipeline:
 
     # --- decisions -------------------------------------------------------------------------
 
-    def _follow_identity(self, tr: Track, person_id: str | None) -> None:
+    def _follow_identity(self, tr: Track, m: Match) -> None:
         """Start the track's evidence afresh when the face in it becomes someone else.
 
-        Liveness evidence belongs to one identity: a live face that walks up and then holds a
-        photo of an enrolled person over itself must not lend the photo its motion. So when an
-        encoding names a different person than the track's current one, the liveness window
-        restarts, and a track granted to one person decides anew for the next.
+        Liveness evidence belongs to one face: a live face that walks up and then holds a photo
+        of an enrolled person over itself must not lend the photo its motion, and a photo held
+        up until the vote agrees must not be granted on the motion of the face that replaces
+        it. So when an encoding names a different person, or is clearly nobody the track was
+        (not merely a blurred or turned frame of them), the liveness window restarts, and a track
+        granted to one person decides anew for the next.
         """
-        if person_id is None or person_id == tr.identity:
-            return  # a frame that matches nobody (blur, turn) does not change who this is
+        if m.person_id is not None:
+            new = m.person_id
+        elif (
+            m.best_person_id is not None
+            and m.best_person_id == (tr.identity or m.best_person_id)
+            and m.distance <= self.s.match_threshold + SAME_FACE_SLACK
+        ):
+            return  # a poor frame of the same face (blur, a turn): not someone else
+        else:
+            new = OTHER_FACE
+        if new == tr.identity:
+            return
         if tr.identity is not None or tr.matches_before_identity():
             if self.liveness is not None:
                 self.liveness.forget(tr.id)
-        tr.identity = person_id
+        tr.identity = new
         tr.voted_at = None
-        if tr.granted_person is not None and tr.granted_person != person_id:
+        tr.voted = None
+        if tr.granted_person is not None and tr.granted_person != new:
             tr.granted_person = None
             tr.logged = None
 
@@ -244,6 +265,12 @@ class Pipeline:
         result = vote(
             tr.matches, needed=s.votes_needed, window=s.votes_window, margin=s.match_margin
         )
+        if result.person_id is not None:
+            tr.voted = result
+        elif tr.voted is not None and tr.voted.person_id == tr.identity:
+            # the vote agreed for the face still in view (later frames of it may be poorer, a
+            # small face turning away): it stands until the face becomes someone else
+            result = tr.voted
         if result.person_id is None:
             window = list(tr.matches)[-s.votes_window :]
             if (
@@ -256,6 +283,8 @@ class Pipeline:
 
         if tr.granted_person == result.person_id:
             return None  # let in already: one pulse and one log row per track
+        if tr.identity != result.person_id:
+            return None  # the face in view now is not the one the votes were for
         person = self.gallery.persons.get(result.person_id)
         if person is None:  # removed between gallery build and now
             return None

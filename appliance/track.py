@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from appliance.faces import Box
 from appliance.match import Match
+from appliance.vote import VoteResult
 
 
 def iou(a: Box, b: Box) -> float:
@@ -39,6 +40,7 @@ class Track:
     granted_person: str | None = None
     voted_at: float | None = None  # when the vote first agreed (liveness timeout starts here)
     identity: str | None = None  # the person the track's recent encodings name
+    voted: VoteResult | None = None  # the agreed vote, kept while the identity stays
     spoofed: bool = False  # liveness said "photo or screen": never granted
     challenge: str | None = None  # a liveness challenge asked of this face ("turn_head")
     challenge_shown: bool = False

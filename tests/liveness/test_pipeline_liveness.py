@@ -94,11 +94,6 @@ def test_real_clip_is_still_granted_with_motion_liveness(engine, gallery, clip_p
     assert first.t - first_off.t <= MAX_DELAY_S, (first_off.t, first.t)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pipeline grants on votes cast before the photo was dropped; needs a fresh "
-    "encoding of the live face at grant time (reported to the lead)",
-)
 def test_photo_swapped_for_the_attackers_own_face_is_not_granted(
     engine, people_dir, clip_path, tmp_path
 ):
