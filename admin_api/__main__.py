@@ -46,7 +46,15 @@ def _serve(settings) -> int:
 
     # waitress warns on every queued request under load: noise, not news, on a small kiosk
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = ApiServer(create_app(settings), settings)
+    try:
+        server = ApiServer(create_app(settings), settings)
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        print(
+            f"error: cannot listen on {settings.api_host}:{settings.api_port}: {exc.strerror}. "
+            "Is the admin API already running? Choose another with FACEGATE_API_PORT.",
+            file=sys.stderr,
+        )
+        return 2
     stopping = threading.Event()
 
     def _stop(signum, _frame) -> None:

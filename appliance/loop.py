@@ -160,7 +160,11 @@ class Kiosk:
                 self.door.close()
             if self.reader.is_alive():
                 self.reader.join(5)
-            self._write_live_view()  # the last frame, also after a short run
+            if self.spec.finite:
+                self._write_live_view()  # the last frame of a file or folder the admin gave us
+            else:
+                # a camera frame shows whoever stood at the door: never keep it after we stop
+                (self.s.run_dir / "latest.jpg").unlink(missing_ok=True)
             self._publish_status(stopped=True)
             self.writer.close()
             self.db.conn.close()

@@ -7,6 +7,7 @@ Thin repository functions over sqlite-utils. Each process opens its own connecti
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
@@ -57,8 +58,12 @@ def open_db(path: Path | str, *, migrate_schema: bool = True) -> sqlite_utils.Da
     instead of failing with "database is locked".
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # people's faces (as embeddings) and movements live here: readable by the service user only
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    is_new = not path.exists()
     conn = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False)
+    if is_new:
+        os.chmod(path, 0o600)  # SQLite gives the -wal and -shm files the same mode
     conn.execute("PRAGMA busy_timeout = 10000")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")

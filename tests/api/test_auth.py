@@ -88,8 +88,12 @@ def _cli(api: Api, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
     env.update(FACEGATE_DATA_DIR=str(api.settings.data_dir), PYTHONPATH=str(REPO_ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "admin_api", *args], env=env, capture_output=True, text=True,
-        timeout=60, cwd=api.settings.data_dir,
+        [sys.executable, "-m", "admin_api", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=api.settings.data_dir,
     )
 
 
@@ -153,8 +157,14 @@ def test_failure_limiter_window_slides() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False),
-     ("192.168.1.20", False), ("::", False)],
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("192.168.1.20", False),
+        ("::", False),
+    ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
@@ -163,8 +173,10 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 def test_start_up_warns_when_reachable_from_the_network_without_tls(tmp_path) -> None:
     exposed = make_settings(tmp_path / "a", api_host="0.0.0.0")
     assert "TLS" in exposure_warning(exposed)
-    assert exposure_warning(make_settings(tmp_path / "b", api_host="0.0.0.0",
-                                          api_behind_tls=True)) is None
+    assert (
+        exposure_warning(make_settings(tmp_path / "b", api_host="0.0.0.0", api_behind_tls=True))
+        is None
+    )
     assert exposure_warning(make_settings(tmp_path / "c")) is None  # 127.0.0.1 by default
 
     messages: list[str] = []
@@ -186,8 +198,9 @@ def test_last_use_is_recorded(api: Api) -> None:
 
 def test_json_bodies_over_the_limit_are_413(api: Api) -> None:
     limit = int(api.settings.api_max_upload_mb * 1024 * 1024)
-    resp = api.admin.post("/people", data=b"{" + b" " * limit + b"}",
-                          headers={"Content-Type": "application/json"})
+    resp = api.admin.post(
+        "/people", data=b"{" + b" " * limit + b"}", headers={"Content-Type": "application/json"}
+    )
     assert_error(resp, 413)
 
 
@@ -201,7 +214,8 @@ def test_behind_a_local_tls_proxy_the_limit_applies_to_the_forwarded_address(tmp
 
         def attempt(client_address: str):
             return ApiClient(url, "fg_guess").get(
-                "/people", headers={"X-Forwarded-For": client_address})
+                "/people", headers={"X-Forwarded-For": client_address}
+            )
 
         assert attempt("203.0.113.7").status_code == 401
         assert attempt("203.0.113.7").status_code == 401
@@ -219,3 +233,29 @@ def test_me_says_who_is_calling(api: Api) -> None:
     assert viewer.status_code == 200 and viewer.json()["role"] == "viewer"
     assert admin.json()["name"] != viewer.json()["name"]
     assert_error(api.client().get("/me"), 401, "unauthorized")
+
+
+def test_a_taken_port_is_a_clear_error(api: Api) -> None:
+    import subprocess
+    import sys
+    from urllib.parse import urlparse
+
+    from tests.conftest import REPO_ROOT
+
+    port = urlparse(api.url).port
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO_ROOT),
+        "FACEGATE_DATA_DIR": str(api.settings.data_dir),
+        "FACEGATE_API_PORT": str(port),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "admin_api"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr

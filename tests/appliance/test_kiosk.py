@@ -204,3 +204,24 @@ def test_unreadable_store_changes_hold_every_grant(broken_camera_kiosk, monkeypa
         )
     )
     assert store.get_person(db, pid)["schedule_id"] == "s1"
+
+
+def test_a_cameras_last_frame_is_not_kept_after_stop(tmp_path, engine):
+    settings = load_settings(data_dir=tmp_path / "data", liveness="off")
+    kiosk = Kiosk(
+        settings,
+        source="rtsp://127.0.0.1:9/none",
+        pin_factory=MockFactory(pin_class=MockPin),
+        engine=engine,
+        liveness=None,
+    )
+    thread = threading.Thread(target=kiosk.run)
+    thread.start()
+    db = store.open_db(settings.db_path)
+    _wait(lambda: store.get_status(db, "appliance"))
+    frame = settings.run_dir / "latest.jpg"
+    frame.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_bytes(b"\xff\xd8 a face at the door")
+    kiosk.stop()
+    thread.join(15)
+    assert not frame.exists()

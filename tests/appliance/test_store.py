@@ -142,3 +142,14 @@ def test_processes_starting_together_migrate_once(tmp_path):
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     assert migrations.schema_version(store.open_db(path)) == len(migrations.MIGRATIONS)
+
+
+def test_the_store_is_readable_by_its_owner_only(tmp_path):
+    import stat
+
+    db = store.open_db(tmp_path / "private" / "facegate.db")
+    store.insert_events(db, [{"door": "d", "kind": "access_denied"}])
+    for name in ("facegate.db", "facegate.db-wal"):
+        mode = stat.S_IMODE((tmp_path / "private" / name).stat().st_mode)
+        assert mode & 0o077 == 0, f"{name} is {oct(mode)}"
+    assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o700
