@@ -153,6 +153,9 @@ class CameraReader(threading.Thread):
                 if self.spec.finite and self.once:
                     logger.info("source {} ended", self.spec.target)
                     break
+                if self.spec.finite and produced:
+                    logger.info("source {} ended; playing it again", self.spec.target)
+                    continue  # a file or folder without --once loops, as a demo would
                 if produced:
                     backoff = 0.5
                 self.healthy = False

@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -23,7 +24,14 @@ import numpy as np
 from loguru import logger
 
 from appliance import store
-from appliance.camera import CameraReader, FrameSlot, SourceError, SourceSpec, parse_source
+from appliance.camera import (
+    IMAGE_SUFFIXES,
+    CameraReader,
+    FrameSlot,
+    SourceError,
+    SourceSpec,
+    parse_source,
+)
 from appliance.events import EventWriter
 from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
 from appliance.match import Gallery, use_one_blas_thread
@@ -57,7 +65,22 @@ def make_liveness_check(settings: Settings) -> LivenessLike | None:
 
 
 def check_source(spec: SourceSpec) -> None:
-    """Fail fast, with a clear message, when the default camera does not exist at all."""
+    """Fail fast, with a clear message, on a source that can never give a frame."""
+    if spec.kind == "file":
+        cap = cv2.VideoCapture(str(spec.target))
+        try:
+            readable = cap.isOpened() and cap.read()[0]
+        finally:
+            cap.release()
+        if not readable:
+            raise SourceError(
+                f"{spec.target} is not a video file this machine can decode; name a video file, "
+                "a folder of images, a camera (0, /dev/videoN) or a stream URL with --source"
+            )
+    if spec.kind == "images" and not any(
+        p.suffix.lower() in IMAGE_SUFFIXES for p in Path(str(spec.target)).iterdir()
+    ):
+        raise SourceError(f"the folder {spec.target} holds no images (.jpg, .png, ...)")
     if spec.kind == "camera" and isinstance(spec.target, int):
         if not glob.glob("/dev/video*"):
             raise SourceError(

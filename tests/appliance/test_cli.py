@@ -164,3 +164,14 @@ def test_run_on_a_machine_without_camera(empty_env):
     r = run_cli("run", env=empty_env)
     assert r.returncode == 2
     assert "no camera found" in r.stderr and "--source" in r.stderr
+
+
+def test_run_refuses_a_file_that_is_not_a_video(empty_env, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    r = run_cli("run", "--source", str(notes), "--once", env=empty_env)
+    assert r.returncode == 2 and "not a video file" in r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli("run", "--source", str(empty), "--once", env=empty_env)
+    assert r.returncode == 2 and "holds no images" in r.stderr
