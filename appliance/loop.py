@@ -273,7 +273,7 @@ class Kiosk:
             "reason": o.reason,
             "person_id": o.person_id,
             "person_name": o.person_name,
-            "distance": o.distance,
+            "distance": None if o.distance is None else round(o.distance, 4),
         }
 
     def _door_event(self, kind: str, fields: dict) -> None:

@@ -22,10 +22,16 @@ from appliance.logs import configure_logging
 from appliance.settings import Settings, SettingsError, load_settings
 from appliance.store import get_status, open_db, put_status
 
-NOT_CONFIGURED = (
-    "sync not configured: set FACEGATE_SUPABASE_URL, FACEGATE_SUPABASE_ANON_KEY, "
-    "FACEGATE_DEVICE_EMAIL and FACEGATE_DEVICE_PASSWORD (`python -m sync provision` prints them)"
-)
+_SYNC_SETTINGS = ("supabase_url", "supabase_anon_key", "device_email", "device_password")
+
+
+def not_configured(settings: Settings) -> str:
+    """Say which of the door's sync settings are still missing."""
+    missing = [f"FACEGATE_{n.upper()}" for n in _SYNC_SETTINGS if not getattr(settings, n)]
+    return (
+        f"sync not configured: set {', '.join(missing)} "
+        "(`python -m sync provision` prints them for a door)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +66,7 @@ def _engine(settings: Settings, stop: threading.Event, attempts: int = 5):
 
 def cmd_run(settings: Settings) -> int:
     if not settings.sync_configured:
-        print(NOT_CONFIGURED)
+        print(not_configured(settings))
         put_status(open_db(settings.db_path), "sync", {"configured": False, "state": "off"})
         return 0
     from sync.service import run_service
@@ -78,7 +84,7 @@ def cmd_run(settings: Settings) -> int:
 
 def cmd_once(settings: Settings, attempts: int) -> int:
     if not settings.sync_configured:
-        print(NOT_CONFIGURED)
+        print(not_configured(settings))
         return 2
     stop = threading.Event()
     engine = _engine(settings, stop, attempts=max(1, attempts))
