@@ -34,8 +34,9 @@ from appliance.camera import (
 )
 from appliance.events import EventWriter
 from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
+from appliance.liveness import LivenessCheck
 from appliance.match import Gallery, use_one_blas_thread
-from appliance.pipeline import FrameReport, LivenessLike, Outcome, Pipeline
+from appliance.pipeline import FrameReport, Outcome, Pipeline
 from appliance.settings import Settings
 from hardware.door import DoorController, DoorControllerError
 from hardware.pins import PinFactoryError
@@ -56,7 +57,7 @@ def make_engine(settings: Settings) -> FaceEngine:
     )
 
 
-def make_liveness_check(settings: Settings) -> LivenessLike | None:
+def make_liveness_check(settings: Settings) -> LivenessCheck | None:
     if settings.liveness == "off":
         return None
     from appliance.liveness import make_liveness
@@ -101,7 +102,7 @@ class Kiosk:
         once: bool = False,
         pin_factory: Any = None,
         engine: FaceEngine | None = None,
-        liveness: LivenessLike | None | str = "settings",
+        liveness: LivenessCheck | None | str = "settings",
     ) -> None:
         use_one_blas_thread()
         self.s = settings

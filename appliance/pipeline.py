@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -18,7 +17,7 @@ from loguru import logger
 
 from appliance import policy
 from appliance.faces import Box, FaceEngine, box_height
-from appliance.liveness import UNSURE_TIMEOUT_S
+from appliance.liveness import UNSURE_TIMEOUT_S, LivenessCheck
 from appliance.match import Gallery, Match
 from appliance.settings import Settings
 from appliance.store import GalleryRows
@@ -38,14 +37,6 @@ PENDING_ENCODE_MS = 50.0
 #: A face is logged as unknown only after this long in view with every recent encoding failing:
 #: the first frames of someone walking up (small, blurred, turned) must not deny them.
 UNKNOWN_AFTER_S = 1.0
-
-
-class LivenessLike(Protocol):
-    def observe(
-        self, track_id: int, t: float, landmarks: np.ndarray, face_bgr: np.ndarray | None
-    ) -> None: ...
-    def verdict(self, track_id: int) -> Any: ...
-    def forget(self, track_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -112,7 +103,7 @@ class Pipeline:
         settings: Settings,
         engine: FaceEngine,
         *,
-        liveness: LivenessLike | None = None,
+        liveness: LivenessCheck | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         from appliance.store import utc_now

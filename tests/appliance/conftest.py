@@ -60,3 +60,21 @@ def person_ids(settings) -> dict[str, str]:
         return {p["external_id"]: p["id"] for p in persons}
     finally:
         db.conn.close()
+
+
+@pytest.fixture(scope="session")
+def clip_frames(clip_path):
+    """(fps, frames) of the fixture clip, decoded once for the session."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(clip_path))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(bgr)
+    cap.release()
+    assert len(frames) > 250
+    return fps, frames

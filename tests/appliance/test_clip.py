@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
@@ -15,21 +14,6 @@ from appliance.settings import load_settings
 from tests.appliance.conftest import copy_data, person_ids
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def clip_frames(clip_path):
-    cap = cv2.VideoCapture(str(clip_path))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(bgr)
-    cap.release()
-    assert len(frames) > 250
-    return fps, frames
 
 
 def _restricted_gallery(enrolled_template, tmp_path, keep: set[str]) -> Gallery:

@@ -21,15 +21,8 @@ FPS = 29.97
 
 
 @pytest.fixture(scope="module")
-def frames(clip_path):
-    cap = cv2.VideoCapture(str(clip_path))
-    out = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        out.append(bgr)
-    return out
+def frames(clip_frames):
+    return clip_frames[1]
 
 
 def _gallery(enrolled_template, tmp_path, keep):
