@@ -44,7 +44,7 @@ def sign_in_page() -> None:
                 st.error("Enter your API token.")
                 return
             try:
-                role = client.role()
+                name, role = client.whoami()
             except ApiUnavailable:
                 ui.show_api_down(client)
                 return
@@ -56,6 +56,7 @@ def sign_in_page() -> None:
                 return
             st.session_state["token"] = token.strip()
             st.session_state["role"] = role
+            st.session_state["token_name"] = name
             st.rerun()
         st.caption(f"Admin API: `{client.base_url}`")
 
@@ -63,7 +64,9 @@ def sign_in_page() -> None:
 def sidebar() -> None:
     with st.sidebar:
         role = st.session_state.get("role")
-        st.markdown(f"Signed in · **{role}**" + (" (read-only)" if role == "viewer" else ""))
+        name = st.session_state.get("token_name")
+        who = f"**{name}** ({role})" if name else f"**{role}**"
+        st.markdown(f"Signed in · {who}" + (" · read-only" if role == "viewer" else ""))
         if st.button("Sign out", icon=":material/logout:", key="sign_out"):
             ui.sign_out()
             st.rerun()

@@ -121,12 +121,16 @@ class AdminApi:
             return False
         return True
 
+    def whoami(self) -> tuple[str, Role]:
+        """The token's name and role (``GET /me``); ApiError 401 for an unknown or revoked token."""
+        me = self._json("GET", "/me")
+        if me.get("role") not in ("admin", "viewer"):
+            raise ApiError(500, "bad_role", f"the API reported an unknown role {me!r}", {})
+        return str(me.get("name", "")), me["role"]
+
     def role(self) -> Role:
-        """The token's role (``GET /me``). Raises ApiError 401 for an unknown or revoked token."""
-        role = self._json("GET", "/me")["role"]
-        if role not in ("admin", "viewer"):
-            raise ApiError(500, "bad_role", f"the API reported an unknown role {role!r}", {})
-        return role
+        """The token's role. Raises ApiError 401 for an unknown or revoked token."""
+        return self.whoami()[1]
 
     # --- door ----------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ def test_a_bad_token_is_refused_and_stays_on_sign_in(ui_env: ConsoleApi) -> None
 def test_admin_signs_in_and_every_page_renders(ui_env: ConsoleApi, kit_entered: dict) -> None:
     at = sign_in(ui_env.admin_token)
     assert at.session_state["role"] == "admin"
-    assert "Signed in · **admin**" in texts(at)
+    assert "Signed in · **ui-admin** (admin)" in texts(at)  # the token's name and role
     door = texts(at)
     assert "Front door" in door and "Kit Harington" in door  # last decision, by name
     assert {"Unlock now…"} <= labels(at)
