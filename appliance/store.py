@@ -11,6 +11,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,9 +324,25 @@ class GalleryRows:
     version: int
 
 
+@contextmanager
+def _read_snapshot(db: sqlite_utils.Database):
+    """One read transaction: in WAL mode every SELECT inside sees the same committed state.
+
+    (sqlite3 begins transactions only before writes, so a plain ``with conn:`` would not.)
+    """
+    if db.conn.in_transaction:  # already inside the caller's transaction
+        yield
+        return
+    db.conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.conn.execute("COMMIT")
+
+
 def load_gallery_rows(db: sqlite_utils.Database, model: str) -> GalleryRows:
     """Read the faces of every non-deleted person, with their rules, in one read transaction."""
-    with db.conn:  # one snapshot: version, persons and faces agree
+    with _read_snapshot(db):  # version, persons and faces agree
         version = gallery_version(db)
         persons = {}
         for row in db.query(
