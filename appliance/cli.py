@@ -164,15 +164,13 @@ def cmd_persons(args, settings) -> int:
             print(json.dumps(person, indent=2) if args.json else _fmt_person(person))
             return EXIT_OK
         if action in ("disable", "enable"):
-            person = store.update_person(db, args.id, active=action == "enable")
-            with db.conn:
-                store.audit(db, "cli", action, args.id)
+            person = store.update_person(
+                db, args.id, active=action == "enable", audit_entry=("cli", action, None)
+            )
             print(json.dumps(_public(person)) if args.json else f"{person['name']}: {action}d")
             return EXIT_OK
         if action == "remove":
-            n = store.delete_person(db, args.id)
-            with db.conn:
-                store.audit(db, "cli", "remove", args.id, {"faces_deleted": n})
+            n = store.delete_person(db, args.id, audit_entry=("cli", "remove", None))
             print(
                 json.dumps({"id": args.id, "faces_deleted": n})
                 if args.json

@@ -131,6 +131,18 @@ class NotFound(LookupError):
     pass
 
 
+#: Who made a change and what to call it in the audit log: (actor, action, details). Passed to
+#: the functions that change people and schedules so the audit row is written in the same
+#: transaction as the change: there is never a change without its record, nor the reverse.
+Audit = tuple[str, str, dict | None]
+
+
+def _record(db: sqlite_utils.Database, audit_entry: Audit | None, target: str) -> None:
+    if audit_entry is not None:
+        actor, action, details = audit_entry
+        audit(db, actor, action, target, details)
+
+
 def _person_row(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row)
     row["active"] = bool(row["active"])
@@ -220,7 +232,9 @@ def list_persons(
     return [_person_row(r) for r in rows], total
 
 
-def update_person(db: sqlite_utils.Database, person_id: str, **changes: Any) -> dict[str, Any]:
+def update_person(
+    db: sqlite_utils.Database, person_id: str, *, audit_entry: Audit | None = None, **changes: Any
+) -> dict[str, Any]:
     unknown = set(changes) - set(PERSON_FIELDS)
     if unknown:
         raise ValueError(f"unknown person fields: {', '.join(sorted(unknown))}")
@@ -231,10 +245,13 @@ def update_person(db: sqlite_utils.Database, person_id: str, **changes: Any) -> 
     changes["dirty"] = 1
     with db.conn:
         db["persons"].update(person_id, changes)
+        _record(db, audit_entry, person_id)
     return get_person(db, person_id)
 
 
-def delete_person(db: sqlite_utils.Database, person_id: str) -> int:
+def delete_person(
+    db: sqlite_utils.Database, person_id: str, *, audit_entry: Audit | None = None
+) -> int:
     """Really delete a person's faces (and photos) and blank the row to a tombstone for sync.
 
     Returns the number of faces deleted. The tombstone keeps only the id, so the deletion can
@@ -255,6 +272,9 @@ def delete_person(db: sqlite_utils.Database, person_id: str) -> int:
             "deleted = 1, dirty = 1, updated_at = ? WHERE id = ?",
             [to_iso(utc_now()), person_id],
         )
+        if audit_entry is not None:
+            actor, action, details = audit_entry
+            audit(db, actor, action, person_id, {**(details or {}), "faces_deleted": n})
     for photo in photos:
         Path(photo).unlink(missing_ok=True)
     return n
@@ -297,7 +317,9 @@ def list_faces(db: sqlite_utils.Database, person_id: str) -> list[dict[str, Any]
     )
 
 
-def delete_face(db: sqlite_utils.Database, person_id: str, face_id: str) -> None:
+def delete_face(
+    db: sqlite_utils.Database, person_id: str, face_id: str, *, audit_entry: Audit | None = None
+) -> None:
     row = db.execute(
         "SELECT photo_path FROM faces WHERE id = ? AND person_id = ?", [face_id, person_id]
     ).fetchone()
@@ -310,6 +332,7 @@ def delete_face(db: sqlite_utils.Database, person_id: str, face_id: str) -> None
             "UPDATE persons SET dirty = 1, updated_at = ? WHERE id = ?",
             [to_iso(utc_now()), person_id],
         )
+        _record(db, audit_entry, person_id)
     if row[0]:
         Path(row[0]).unlink(missing_ok=True)
 
@@ -419,6 +442,7 @@ def update_schedule(
     *,
     name: str | None = None,
     windows: list[dict] | None = None,
+    audit_entry: Audit | None = None,
 ) -> dict[str, Any]:
     get_schedule(db, schedule_id)  # raises NotFound
     changes: dict[str, Any] = {"updated_at": to_iso(utc_now()), "dirty": 1}
@@ -428,10 +452,13 @@ def update_schedule(
         changes["windows"] = json.dumps(windows)
     with db.conn:
         db["schedules"].update(schedule_id, changes)
+        _record(db, audit_entry, schedule_id)
     return get_schedule(db, schedule_id)
 
 
-def delete_schedule(db: sqlite_utils.Database, schedule_id: str) -> None:
+def delete_schedule(
+    db: sqlite_utils.Database, schedule_id: str, *, audit_entry: Audit | None = None
+) -> None:
     """Tombstone a schedule no person uses (raise :class:`InUse` otherwise).
 
     Refused rather than unassigned: a person left without a schedule would be let in at any hour.
@@ -443,6 +470,8 @@ def delete_schedule(db: sqlite_utils.Database, schedule_id: str) -> None:
             "(SELECT 1 FROM persons WHERE schedule_id = ? AND deleted = 0)",
             [to_iso(utc_now()), schedule_id, schedule_id],
         )
+        if cur.rowcount:
+            _record(db, audit_entry, schedule_id)
     if cur.rowcount == 0:
         get_schedule(db, schedule_id)  # raises NotFound
         users = db.execute(

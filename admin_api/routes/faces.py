@@ -73,9 +73,9 @@ def enrol_faces(person_id: str) -> tuple[Response, int]:
 def delete_face(person_id: str, face_id: str) -> Response:
     conn = db()
     try:
-        store.delete_face(conn, person_id, face_id)
+        store.delete_face(
+            conn, person_id, face_id, audit_entry=(actor(), "face.delete", {"face_id": face_id})
+        )
     except store.NotFound as exc:
         raise not_found(str(exc)) from None
-    with conn.conn:
-        store.audit(conn, actor(), "face.delete", person_id, {"face_id": face_id})
     return jsonify({"id": face_id, "deleted": True})

@@ -103,13 +103,13 @@ def update_person(person_id: str) -> Response:
         return jsonify(person_json(current))
     conn = db()
     try:
-        row = store.update_person(conn, person_id, **changes)
+        row = store.update_person(
+            conn, person_id, audit_entry=(actor(), "person.update", changes), **changes
+        )
     except store.NotFound as exc:  # deleted meanwhile
         raise not_found(str(exc)) from None
     except sqlite3.IntegrityError as exc:
         raise _unique_violation(exc) from None
-    with conn.conn:
-        store.audit(conn, actor(), "person.update", person_id, changes)
     return jsonify(person_json(row))
 
 
@@ -117,9 +117,7 @@ def update_person(person_id: str) -> Response:
 def delete_person(person_id: str) -> Response:
     conn = db()
     try:
-        faces = store.delete_person(conn, person_id)
+        faces = store.delete_person(conn, person_id, audit_entry=(actor(), "person.delete", None))
     except store.NotFound as exc:
         raise not_found(str(exc)) from None
-    with conn.conn:
-        store.audit(conn, actor(), "person.delete", person_id, {"faces_deleted": faces})
     return jsonify({"id": person_id, "deleted": True, "faces_deleted": faces})

@@ -66,14 +66,15 @@ def update_schedule(schedule_id: str) -> Response:
     _load(schedule_id)
     conn = db()
     try:
-        row = store.update_schedule(conn, schedule_id, name=body.name, windows=windows)
+        details = body.model_dump(exclude_unset=True) | ({"windows": windows} if windows else {})
+        row = store.update_schedule(
+            conn, schedule_id, name=body.name, windows=windows,
+            audit_entry=(actor(), "schedule.update", details),
+        )
     except store.NotFound as exc:
         raise not_found(str(exc)) from None
     except sqlite3.IntegrityError as exc:
         raise _name_taken(exc) from None
-    with conn.conn:
-        store.audit(conn, actor(), "schedule.update", schedule_id,
-                    body.model_dump(exclude_unset=True) | ({"windows": windows} if windows else {}))
     return jsonify(schedule_json(row))
 
 
@@ -81,11 +82,9 @@ def update_schedule(schedule_id: str) -> Response:
 def delete_schedule(schedule_id: str) -> Response:
     conn = db()
     try:
-        store.delete_schedule(conn, schedule_id)
+        store.delete_schedule(conn, schedule_id, audit_entry=(actor(), "schedule.delete", None))
     except store.NotFound as exc:
         raise not_found(str(exc)) from None
     except store.InUse as exc:
         raise conflict(f"{exc}; assign them another schedule first") from None
-    with conn.conn:
-        store.audit(conn, actor(), "schedule.delete", schedule_id)
     return jsonify({"id": schedule_id, "deleted": True})

@@ -153,3 +153,18 @@ def test_the_store_is_readable_by_its_owner_only(tmp_path):
         mode = stat.S_IMODE((tmp_path / "private" / name).stat().st_mode)
         assert mode & 0o077 == 0, f"{name} is {oct(mode)}"
     assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o700
+
+
+def test_a_change_and_its_audit_row_commit_together(tmp_path):
+    db = store.open_db(tmp_path / "a.db")
+    with db.conn:
+        a = store.create_person(db, "A", external_id="E1")
+        b = store.create_person(db, "B", external_id="E2")
+    store.update_person(db, a, name="Ann", audit_entry=("alice", "person.update", {"name": "Ann"}))
+    with pytest.raises(sqlite3.IntegrityError):  # a badge number that is taken: nothing happens
+        store.update_person(db, b, external_id="E1", audit_entry=("bob", "person.update", None))
+    rows = db.execute("SELECT actor, action, target FROM audit_log").fetchall()
+    assert rows == [("alice", "person.update", a)]
+    store.delete_person(db, b, audit_entry=("bob", "person.delete", None))
+    last = db.execute("SELECT actor, details FROM audit_log ORDER BY id DESC").fetchone()
+    assert last == ("bob", '{"faces_deleted": 0}')
