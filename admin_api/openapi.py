@@ -167,9 +167,11 @@ def _schemas() -> dict[str, Any]:
                          "properties": {"items": {"type": "array", "items": _ref("Schedule")}}},
         "Event": event,
         "EventPage": {
-            "type": "object", "required": ["items", "limit", "offset", "next_offset"],
+            "type": "object",
+            "required": ["items", "limit", "offset", "next_offset", "next_before"],
             "properties": {"items": {"type": "array", "items": _ref("Event")}, "limit": INT,
-                           "offset": INT, "next_offset": _nullable(INT)},
+                           "offset": INT, "next_offset": _nullable(INT),
+                           "next_before": _nullable(STR)},
         },
         "DoorStatus": {
             "type": "object",
@@ -337,6 +339,8 @@ def _paths() -> dict[str, Any]:
             {"200": {"description": "A page of events, or CSV",
                      "content": {JSON: {"schema": _ref("EventPage")}, **CSV}}},
             errors=("400",), params=[*EVENT_FILTERS, *_paging(1000, 100), _query(
+                "before", {"type": "string", "maxLength": 64},
+                "cursor: the next_before of the previous page (instead of offset)"), _query(
                 "format", {"type": "string", "enum": ["json", "csv"]})])},
         f"{P}/events.csv": {"get": _op(
             "CSV export of the entry log (all matching events)", "events",

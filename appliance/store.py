@@ -516,9 +516,20 @@ def list_events(
     door: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    before: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The entry log, newest first."""
+    """The entry log, newest first.
+
+    ``before`` (an event id) continues a listing after that event: a cursor that costs the same
+    on page 1,000 as on page 1 and does not shift when new events arrive, unlike ``offset``.
+    """
     where, params = ["1 = 1"], []
+    if before:
+        row = db.execute("SELECT ts, id FROM events WHERE id = ?", [before]).fetchone()
+        if row is None:
+            raise NotFound(f"no event with id {before}")
+        where.append("(ts, id) < (?, ?)")
+        params += [row[0], row[1]]
     if since:
         where.append("ts >= ?")
         params.append(to_iso(parse_iso(since)))

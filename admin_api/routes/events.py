@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
 from admin_api.auth import viewer_allowed
-from admin_api.errors import not_found
+from admin_api.errors import bad_request, not_found
 from admin_api.state import db, state
 from admin_api.validation import query_instant, query_int, query_list, query_text
 from appliance import store
@@ -58,9 +58,9 @@ def _csv_rows(filters: dict[str, Any]) -> Iterator[str]:
     writer = csv.writer(buf)
     writer.writerow(CSV_FIELDS)
     conn = db()
-    offset = 0
-    while True:
-        page = store.list_events(conn, limit=CSV_PAGE, offset=offset, **filters)
+    before = None
+    while True:  # keyset pages: each costs the same however deep the export is
+        page = store.list_events(conn, limit=CSV_PAGE, before=before, **filters)
         for row in page:
             writer.writerow([_csv_cell(row.get(k)) for k in CSV_FIELDS])
         yield buf.getvalue()
@@ -68,7 +68,7 @@ def _csv_rows(filters: dict[str, Any]) -> Iterator[str]:
         buf.truncate()
         if len(page) < CSV_PAGE:
             return
-        offset += CSV_PAGE
+        before = page[-1]["id"]
 
 
 def _csv_response(filters: dict[str, Any]) -> Response:
@@ -90,15 +90,24 @@ def list_events() -> Response:
         return _csv_response(filters)
     limit = query_int("limit", 100, low=1, high=1000)
     offset = query_int("offset", 0, low=0, high=10**9)
+    before = query_text("before", max_length=64)
+    if before and offset:
+        raise bad_request("use either before (a cursor) or offset, not both")
     # one extra row says whether there is a next page, without counting 100k rows
-    rows = store.list_events(db(), limit=limit + 1, offset=offset, **filters)
+    try:
+        rows = store.list_events(db(), limit=limit + 1, offset=offset, before=before, **filters)
+    except store.NotFound:
+        raise bad_request(f"before: no event with id {before}") from None
     more = len(rows) > limit
+    page = rows[:limit]
     return jsonify(
         {
-            "items": [event_json(r) for r in rows[:limit]],
+            "items": [event_json(r) for r in page],
             "limit": limit,
             "offset": offset,
-            "next_offset": offset + limit if more else None,
+            "next_offset": offset + limit if more and not before else None,
+            # the cursor for the next page: pass it as ?before=
+            "next_before": page[-1]["id"] if more else None,
         }
     )
 
