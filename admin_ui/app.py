@@ -20,8 +20,9 @@ from admin_ui.client import AdminApi, ApiError, ApiUnavailable  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
 
-st.set_page_config(page_title="Facegate console", page_icon=":material/door_front:",
-                   layout="wide")
+# a local icon: a material-symbol icon would be fetched from a font CDN the kiosk cannot reach
+st.set_page_config(page_title="Facegate console", page_icon=str(Path(__file__).with_name(
+    "favicon.png")), layout="wide")
 
 
 def sign_in_page() -> None:
