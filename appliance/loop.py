@@ -86,9 +86,9 @@ def check_source(spec: SourceSpec) -> None:
         if not glob.glob("/dev/video*"):
             raise SourceError(
                 f"no camera found (camera index {spec.target}, no /dev/video* device). Connect a "
-                "camera, or name a source: `python -m appliance run --source clip.mp4` (a video "
-                "file, a folder of images, /dev/videoN or an rtsp:// URL), or set "
-                "FACEGATE_CAMERA_SOURCE in .env"
+                "camera, or name a source: `make run ARGS=\"--source clip.mp4\"` or "
+                "`python -m appliance run --source clip.mp4` (a video file, a folder of images, "
+                "/dev/videoN or an rtsp:// URL), or set FACEGATE_CAMERA_SOURCE in .env"
             )
 
 
