@@ -307,11 +307,11 @@ class Pipeline:
                     tr.challenge = ask(tr.id)
                 return None
 
-        decision = policy.decide(person, self.clock(), s.tz)
         last = self.last_grant.get(result.person_id)
-        # the cooldown runs on frame time (monotonic), not the wall clock: an NTP step on a Pi
-        # with no RTC must neither block nor repeat a grant
-        if decision.granted and last is not None and 0 <= t - last < s.cooldown_seconds:
+        decision = policy.decide(
+            person, self.clock(), s.tz, None if last is None else t - last, s.cooldown_seconds
+        )
+        if decision.reason == "cooldown":
             # let in moments ago (another track of the same person): no second pulse, no log row
             tr.granted_person = result.person_id
             tr.logged = "granted"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -84,14 +84,16 @@ def decide(
     person: Mapping[str, Any],
     now: datetime,
     tz: ZoneInfo,
-    last_grant: datetime | None = None,
-    cooldown: timedelta = timedelta(0),
+    since_last_grant: float | None = None,
+    cooldown: float = 0.0,
 ) -> Decision:
     """Decide for a recognised person at ``now`` (aware UTC datetime).
 
     ``person`` carries active, valid_from, valid_until (ISO text or None) and schedule_windows
-    (None = no schedule = any time). A grant within ``cooldown`` of the previous one returns
-    reason "cooldown": the door is already open for them; the caller does not log it again.
+    (None = no schedule = any time). ``since_last_grant`` is the seconds since this person was
+    last let in, on a monotonic clock (the caller's frame time: an NTP step on a Pi with no RTC
+    must neither block nor repeat a grant). Within ``cooldown`` seconds the reason is
+    "cooldown": the door is already open for them; the caller does not log it again.
     """
     if not person.get("active", False):
         return Decision(False, "disabled")
@@ -102,6 +104,6 @@ def decide(
     windows = person.get("schedule_windows")
     if windows is not None and not in_schedule(windows, now.astimezone(tz)):
         return Decision(False, "outside_schedule")
-    if last_grant is not None and now - last_grant < cooldown:
+    if since_last_grant is not None and 0 <= since_last_grant < cooldown:
         return Decision(False, "cooldown")
     return Decision(True, None)

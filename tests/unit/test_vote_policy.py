@@ -61,9 +61,12 @@ def test_validity_dates():
 
 
 def test_cooldown():
-    last = NOW - timedelta(seconds=3)
-    assert decide(PERSON, NOW, UTC_TZ, last, timedelta(seconds=5)).reason == "cooldown"
-    assert decide(PERSON, NOW, UTC_TZ, last, timedelta(seconds=2)).granted
+    assert decide(PERSON, NOW, UTC_TZ, 3.0, 5.0).reason == "cooldown"
+    assert decide(PERSON, NOW, UTC_TZ, 3.0, 2.0).granted
+    # a clock that ran backwards is not "moments ago"
+    assert decide(PERSON, NOW, UTC_TZ, -3600.0, 5.0).granted
+    # the other rules come first: a disabled person is "disabled", not "cooldown"
+    assert decide({**PERSON, "active": False}, NOW, UTC_TZ, 1.0, 5.0).reason == "disabled"
 
 
 def test_schedule_uses_the_doors_time_zone():
