@@ -7,10 +7,12 @@ live here and nowhere else; ``.env.example`` documents each one (a test keeps th
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import zoneinfo
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +20,29 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names it."""
+
+
+def check_central_url(url: str) -> str:
+    """The Supabase project URL, refused unless it is https (plain http only to a loopback host,
+    as the local test gateway is): the door's password and tokens travel over it."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"{url!r} is not an https:// URL")
+    if parts.scheme == "https":
+        return url
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"must be https:// (plain http is allowed only to a loopback host), not {url!r}"
+        )
+    return url
 
 
 class Settings(BaseSettings):
@@ -110,8 +135,15 @@ class Settings(BaseSettings):
     log_file: Path | None = Field(None, description="also log to this file (rotated)")
 
     @field_validator(
-        "door_contact_pin", "exit_button_pin", "led_pin", "buzzer_pin", "log_file",
-        "supabase_url", "supabase_anon_key", "device_email", "device_password",
+        "door_contact_pin",
+        "exit_button_pin",
+        "led_pin",
+        "buzzer_pin",
+        "log_file",
+        "supabase_url",
+        "supabase_anon_key",
+        "device_email",
+        "device_password",
         mode="before",
     )
     @classmethod
@@ -120,6 +152,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("supabase_url")
+    @classmethod
+    def _central_is_https(cls, value: str | None) -> str | None:
+        return None if value is None else check_central_url(value)
 
     @field_validator("door_timezone")
     @classmethod
@@ -142,7 +179,9 @@ class Settings(BaseSettings):
     @property
     def sync_configured(self) -> bool:
         return bool(
-            self.supabase_url and self.supabase_anon_key and self.device_email
+            self.supabase_url
+            and self.supabase_anon_key
+            and self.device_email
             and self.device_password
         )
 
