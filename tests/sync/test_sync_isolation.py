@@ -305,3 +305,12 @@ def test_an_oversized_heartbeat_is_refused(gateway_central, shared):
         [gateway_central.device_id(a.email)],
     )
     assert row["status"]["door"] == a.name
+
+
+def test_row_security_is_forced_where_no_owner_run_code_needs_to_bypass_it(gateway_central):
+    rows = gateway_central.sql(
+        "select relname, relforcerowsecurity from pg_class "
+        "where relnamespace = 'public'::regnamespace and relkind = 'r' and relrowsecurity"
+    )
+    forced = {r["relname"] for r in rows if r["relforcerowsecurity"]}
+    assert forced == {"sites", "access_events", "device_heartbeats"}

@@ -158,9 +158,11 @@ end $$;
 -- One pushed event as the row to store: the door's name from its device row, a person id only
 -- if this site has (or had: an offline door's backlog may name a person revoked since) an access
 -- row for it, and the clock check. Runs as the caller, so person_sites is read through RLS.
+-- A set-returning SQL function without a SET clause, so the planner inlines it into push_events
+-- (every name in it is schema-qualified; a version that was not inlined pushed half as fast).
 create function public.facegate_event_row(ev jsonb, dev uuid, site uuid, door_name text)
-returns public.access_events
-language sql stable security invoker set search_path = '' as $$
+returns setof public.access_events
+language sql stable security invoker as $$
     select (ev ->> 'id')::uuid, dev, site, c.ts, door_name, ev ->> 'kind',
            case when c.seen then c.pid end,
            case when c.pid is null or c.seen then ev ->> 'person_name' end,
