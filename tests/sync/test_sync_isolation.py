@@ -185,10 +185,14 @@ def test_a_refused_person_is_quarantined_at_the_door_with_the_reason(
     a, b, pid = shared
     with a.db.conn:  # an operator at door A adds a photo of someone else to the shared person
         store.add_face(a.db, pid, face_vectors.biden, model=face_vectors.model)
+        newcomer = store.create_person(a.db, "Enrolled at A")  # in the same batch: goes up
+        store.add_face(a.db, newcomer, face_vectors.obama_probe, model=face_vectors.model)
 
     report = a.engine.push_people()
 
-    assert report["refused"] == 1 and report["accepted"] == 0
+    assert report["refused"] == 1 and report["accepted"] == 1
+    assert gateway_central.person(newcomer)["name"] == "Enrolled at A"
+    assert _site_rows(gateway_central, newcomer) == {a.site: False}
     [q] = list(a.db.query("SELECT direction, kind, row_id, error FROM sync_quarantine"))
     assert (q["direction"], q["kind"], q["row_id"]) == ("push", "person", pid)
     assert "shared with another site" in q["error"]
