@@ -3,16 +3,18 @@
 Safe states of the lock relay (``FACEGATE_LOCK_TYPE``):
 
 - ``fail_secure`` (electric strike, bolt): energising the relay UNLOCKS. Idle = de-energised =
-  locked; a grant energises it for ``unlock_seconds``. When the controller stops, crashes or a
+  locked; a grant energises it for ``unlock_seconds``. When the controller stops, fails or a
   ``with`` block exits on an exception, the relay is de-energised: the door stays LOCKED.
 - ``fail_safe`` (maglock): energising the relay HOLDS the door locked. Idle = energised; a grant
-  de-energises it for ``unlock_seconds``. When the controller stops, crashes or a ``with`` block
+  de-energises it for ``unlock_seconds``. When the controller stops, fails or a ``with`` block
   exits on an exception, the relay is de-energised: the door is RELEASED so nobody is trapped
   inside (what fire codes expect of a maglock, and what a power cut does anyway). A kiosk that is
   not running leaves a maglocked door open; that is the price of fail-safe.
 
 So "safe" on stop means the same thing for both: relay de-energised (written before the pin is
-released). At start every device is opened with the relay de-energised and only then is the lock
+released). A process that dies without running Python (SIGKILL, OOM, segfault) leaves the pin
+where it was; ``python -m hardware safe`` (``hardware.safe``), run by systemd after every stop,
+drives it to this same state. At start every device is opened with the relay de-energised and only then is the lock
 armed (a maglock energised), so a bad pin setting never leaves the relay half-driven.
 
 Wiring assumed: door contact and exit button switch the pin to ground (internal pull-up); the

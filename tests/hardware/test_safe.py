@@ -209,3 +209,11 @@ def test_sigkill_with_the_relay_on_then_the_units_stop_command_makes_it_safe(tmp
     r = run_safe(env, argv)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("relay GPIO17: de-energised, pin low (active-high)")
+
+
+def test_readme_documents_the_safe_command_and_the_unit_lines():
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "python -m hardware safe" in readme
+    for key, values in unit_service_section().items():
+        if key in ("Type", "NotifyAccess", "ExecStartPre", "ExecStopPost", "WatchdogSec"):
+            assert f"{key}={values[0]}" in readme, key
