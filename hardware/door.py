@@ -14,8 +14,9 @@ Safe states of the lock relay (``FACEGATE_LOCK_TYPE``):
 So "safe" on stop means the same thing for both: relay de-energised (written before the pin is
 released). A process that dies without running Python (SIGKILL, OOM, segfault) leaves the pin
 where it was; ``python -m hardware safe`` (``hardware.safe``), run by systemd after every stop,
-drives it to this same state. At start every device is opened with the relay de-energised and only then is the lock
-armed (a maglock energised), so a bad pin setting never leaves the relay half-driven.
+drives it to this same state. At start every device is opened with the relay de-energised and
+only then is the lock armed (a maglock energised), so a bad pin setting never leaves the relay
+half-driven.
 
 Wiring assumed: door contact and exit button switch the pin to ground (internal pull-up); the
 contact is closed when the door is shut. LED and buzzer are active-high. Both inputs are
