@@ -280,11 +280,17 @@ def _num(x: float | None) -> str:
 def cmd_run(args, settings) -> int:
     from appliance.camera import SourceError
     from appliance.loop import Kiosk
+    from hardware.door import DoorControllerError
+    from hardware.pins import PinFactoryError
 
     try:
         kiosk = Kiosk(settings, source=args.source, fast=args.fast, once=args.once)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (PinFactoryError, DoorControllerError) as exc:
+        # the door hardware cannot start: say which setting, never simulate instead
+        print(f"error: door hardware cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     kiosk.install_signal_handlers()
     return kiosk.run()

@@ -5,6 +5,13 @@ housekeeper that once every half second swaps in a new gallery when the store's 
 carries out admin commands (unlock), publishes the health row and the annotated live frame.
 The frame loop itself runs on the caller's thread. One stop event ends them all; the relay goes
 to its safe state on every way out.
+
+Life cycle: the door controller is opened first (before the camera is checked and the models
+load) and closed after everything that could command it, so the relay is driven to its safe
+state by every start, even one that fails early, and the door contact and exit button work while
+models load and while the camera is missing or reconnecting. Under systemd (``Type=notify``) the
+kiosk says ``READY=1`` once it is deciding and pets the watchdog only while frames flow or the
+camera reader is alive and reconnecting; a hung loop stops petting and systemd kills it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
 from appliance.liveness import LivenessCheck
 from appliance.match import Gallery, use_one_blas_thread
 from appliance.pipeline import FrameReport, Outcome, Pipeline
+from appliance.sd_notify import Notifier
 from appliance.settings import Settings
 from hardware.door import DoorController, DoorControllerError
 from hardware.pins import PinFactoryError
@@ -86,7 +94,7 @@ def check_source(spec: SourceSpec) -> None:
         if not glob.glob("/dev/video*"):
             raise SourceError(
                 f"no camera found (camera index {spec.target}, no /dev/video* device). Connect a "
-                "camera, or name a source: `make run ARGS=\"--source clip.mp4\"` or "
+                'camera, or name a source: `make run ARGS="--source clip.mp4"` or '
                 "`python -m appliance run --source clip.mp4` (a video file, a folder of images, "
                 "/dev/videoN or an rtsp:// URL), or set FACEGATE_CAMERA_SOURCE in .env"
             )
@@ -106,23 +114,33 @@ class Kiosk:
     ) -> None:
         use_one_blas_thread()
         self.s = settings
-        self.spec = parse_source(source if source is not None else settings.camera_source)
-        check_source(self.spec)
-        self.fast, self.once = fast, once
-        self.stop_event = threading.Event()
-        self.engine = engine or make_engine(settings)
-        live = make_liveness_check(settings) if liveness == "settings" else liveness
-        self.pipeline = Pipeline(settings, self.engine, liveness=live)  # type: ignore[arg-type]
-        self.db = store.open_db(settings.db_path)
+        self.notifier = Notifier()  # systemd's NOTIFY_SOCKET; a no-op without it
+        # Door events (an exit button pressed while models load) queue here until run() starts
+        # the writer; making it opens nothing.
         self.writer = EventWriter(
             settings.db_path,
             settings.door_name,
             snapshot_dir=settings.snapshot_dir if settings.store_event_snapshots else None,
         )
+        # The door first: the relay is driven safe (whatever a killed predecessor left on the
+        # pin) and the contact and exit button work before anything slow or fallible happens.
+        self.door: DoorController | None = DoorController(
+            settings, self._door_event, pin_factory=pin_factory
+        )
+        try:
+            self.spec = parse_source(source if source is not None else settings.camera_source)
+            self._check_source()
+            self.fast, self.once = fast, once
+            self.stop_event = threading.Event()
+            self.engine = engine or make_engine(settings)
+            live = make_liveness_check(settings) if liveness == "settings" else liveness
+            self.pipeline = Pipeline(settings, self.engine, liveness=live)  # type: ignore[arg-type]
+            self.db = store.open_db(settings.db_path)
+        except BaseException:
+            self.door.close()
+            raise
         self.slot = FrameSlot(keep_all=fast)
         self.reader = CameraReader(self.spec, self.slot, self.stop_event, fast=fast, once=once)
-        self.door: DoorController | None = None
-        self._pin_factory = pin_factory
         self._next_gallery: Gallery | None = None
         self._gallery_lock = threading.Lock()
         self._live: tuple[np.ndarray, FrameReport] | None = None
@@ -138,6 +156,16 @@ class Kiosk:
 
     # --- life cycle --------------------------------------------------------------------------
 
+    def _check_source(self) -> None:
+        """At a terminal a missing camera is an error; a door in service waits for one instead,
+        so its exit button and contact keep working (systemd restarting it would not)."""
+        try:
+            check_source(self.spec)
+        except SourceError as exc:
+            if not (self.notifier.enabled and self.spec.kind == "camera"):
+                raise
+            logger.error("{}; waiting for the camera, the door controller keeps running", exc)
+
     def install_signal_handlers(self) -> None:
         def handler(signum, _frame):
             logger.info("signal {} received: stopping", signal.Signals(signum).name)
@@ -151,11 +179,10 @@ class Kiosk:
 
     def run(self) -> int:
         """Run until stopped (or the end of a finite source with ``once``); returns exit status."""
-        self._refresh_gallery(self.db)  # unreadable at start: an empty gallery admits nobody
-        self._swap_gallery()
-        self.writer.start()
         try:
-            self.door = DoorController(self.s, self._door_event, pin_factory=self._pin_factory)
+            self._refresh_gallery(self.db)  # unreadable at start: an empty gallery admits nobody
+            self._swap_gallery()
+            self.writer.start()
             self.reader.start()
             self._housekeeper.start()
             logger.info(
@@ -166,22 +193,21 @@ class Kiosk:
                 self.pipeline.gallery.person_count,
                 self.s.liveness,
             )
+            self.notifier.notify("READY=1", f"STATUS=door {self.s.door_name} deciding")
             self._frame_loop()
             return 0
         except (PinFactoryError, DoorControllerError) as exc:
-            # a start-up error of the door hardware: say which setting, never simulate instead
-            logger.error("door hardware cannot start: {}", exc)
+            logger.error("door hardware failed: {}", exc)
             return 2
         except Exception:
             logger.exception("kiosk failed; the door goes to its safe state")
             return 1
         finally:
+            self.notifier.notify("STOPPING=1")
             self.stop_event.set()
             # the housekeeper may be carrying out an unlock: let it finish before the door closes
             if self._housekeeper.is_alive():
                 self._housekeeper.join(5)
-            if self.door is not None:
-                self.door.close()
             if self.reader.is_alive():
                 self.reader.join(5)
             if self.spec.finite:
@@ -189,9 +215,15 @@ class Kiosk:
             else:
                 # a camera frame shows whoever stood at the door: never keep it after we stop
                 (self.s.run_dir / "latest.jpg").unlink(missing_ok=True)
+            # The door closes after everything that could command it; only the status row and
+            # the event log, which record its final state and events, outlive it.
+            if self.door is not None:
+                self.door.close()
             self._publish_status(stopped=True)
-            self.writer.close()
+            if self.writer.ident is not None:  # started
+                self.writer.close()
             self.db.conn.close()
+            self.notifier.close()
             logger.info("door {} stopped", self.s.door_name)
 
     # --- the frame loop ----------------------------------------------------------------------
@@ -205,6 +237,8 @@ class Kiosk:
                     break
                 self._check_health()
                 self._swap_gallery()  # no camera frames: keep the status true all the same
+                if self.reader.is_alive() and not self.reader.healthy:
+                    self.notifier.pet()  # honestly reconnecting; a stuck read is not
                 continue
             self._check_health()
             try:
@@ -222,6 +256,7 @@ class Kiosk:
                     if self.door is not None:
                         self.door.prompt()
                 failures = 0
+                self.notifier.pet()
             except DoorControllerError:
                 raise  # the door itself failed: stop, so systemd restarts us
             except Exception:
@@ -232,6 +267,7 @@ class Kiosk:
                 self.pipeline.tracker.tracks.clear()
                 if failures >= MAX_FRAME_FAILURES:
                     raise
+                self.notifier.pet()  # the loop is alive; MAX_FRAME_FAILURES ends a bad run
 
     def _check_health(self) -> None:
         """Hold every grant while the gallery may be stale; stop when the housekeeper died."""

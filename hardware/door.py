@@ -3,17 +3,20 @@
 Safe states of the lock relay (``FACEGATE_LOCK_TYPE``):
 
 - ``fail_secure`` (electric strike, bolt): energising the relay UNLOCKS. Idle = de-energised =
-  locked; a grant energises it for ``unlock_seconds``. When the controller stops, crashes or a
+  locked; a grant energises it for ``unlock_seconds``. When the controller stops, fails or a
   ``with`` block exits on an exception, the relay is de-energised: the door stays LOCKED.
 - ``fail_safe`` (maglock): energising the relay HOLDS the door locked. Idle = energised; a grant
-  de-energises it for ``unlock_seconds``. When the controller stops, crashes or a ``with`` block
+  de-energises it for ``unlock_seconds``. When the controller stops, fails or a ``with`` block
   exits on an exception, the relay is de-energised: the door is RELEASED so nobody is trapped
   inside (what fire codes expect of a maglock, and what a power cut does anyway). A kiosk that is
   not running leaves a maglocked door open; that is the price of fail-safe.
 
 So "safe" on stop means the same thing for both: relay de-energised (written before the pin is
-released). At start every device is opened with the relay de-energised and only then is the lock
-armed (a maglock energised), so a bad pin setting never leaves the relay half-driven.
+released). A process that dies without running Python (SIGKILL, OOM, segfault) leaves the pin
+where it was; ``python -m hardware safe`` (``hardware.safe``), run by systemd after every stop,
+drives it to this same state. At start every device is opened with the relay de-energised and
+only then is the lock armed (a maglock energised), so a bad pin setting never leaves the relay
+half-driven.
 
 Wiring assumed: door contact and exit button switch the pin to ground (internal pull-up); the
 contact is closed when the door is shut. LED and buzzer are active-high. Both inputs are
@@ -91,17 +94,31 @@ class DoorController:
         self.simulated = is_simulated(self._factory)
         try:
             # Every device opens with its output off: the relay de-energised until armed below.
-            self._relay = self._open("relay_pin", lambda pin: OutputDevice(
-                pin, active_high=settings.relay_active_high, initial_value=False,
-                pin_factory=self._factory))
-            self._contact = self._open_optional("door_contact_pin", lambda pin: (
-                DigitalInputDevice(pin, pull_up=True, pin_factory=self._factory)))
-            self._exit = self._open_optional("exit_button_pin", lambda pin: DigitalInputDevice(
-                pin, pull_up=True, bounce_time=0.05, pin_factory=self._factory))
-            self._led = self._open_optional("led_pin", lambda pin: LED(
-                pin, pin_factory=self._factory))
-            self._buzzer = self._open_optional("buzzer_pin", lambda pin: Buzzer(
-                pin, pin_factory=self._factory))
+            self._relay = self._open(
+                "relay_pin",
+                lambda pin: OutputDevice(
+                    pin,
+                    active_high=settings.relay_active_high,
+                    initial_value=False,
+                    pin_factory=self._factory,
+                ),
+            )
+            self._contact = self._open_optional(
+                "door_contact_pin",
+                lambda pin: DigitalInputDevice(pin, pull_up=True, pin_factory=self._factory),
+            )
+            self._exit = self._open_optional(
+                "exit_button_pin",
+                lambda pin: DigitalInputDevice(
+                    pin, pull_up=True, bounce_time=0.05, pin_factory=self._factory
+                ),
+            )
+            self._led = self._open_optional(
+                "led_pin", lambda pin: LED(pin, pin_factory=self._factory)
+            )
+            self._buzzer = self._open_optional(
+                "buzzer_pin", lambda pin: Buzzer(pin, pin_factory=self._factory)
+            )
             self._timings = DoorTimings(
                 unlock_seconds=settings.unlock_seconds,
                 held_open_seconds=settings.held_open_seconds,
@@ -115,8 +132,9 @@ class DoorController:
                     self._contact.when_deactivated = lambda: self._door_moved(True)
                 if self._exit is not None:
                     self._exit.when_activated = self._exit_pressed
-                self._commit(door_state.start(time.monotonic(), self._door_open_now(),
-                                              self._timings))
+                self._commit(
+                    door_state.start(time.monotonic(), self._door_open_now(), self._timings)
+                )
             self._thread = threading.Thread(target=self._run, name="door-controller", daemon=True)
             self._thread.start()
             atexit.register(_close_at_exit, weakref.ref(self))
@@ -126,10 +144,14 @@ class DoorController:
         self._log.info(
             "door controller ready: lock={} relay={} ({}), contact={}, exit={}, led={}, "
             "buzzer={}{}",
-            self._lock_type, settings.relay_pin,
+            self._lock_type,
+            settings.relay_pin,
             "active-high" if settings.relay_active_high else "active-low",
-            settings.door_contact_pin, settings.exit_button_pin, settings.led_pin,
-            settings.buzzer_pin, " [SIMULATED]" if self.simulated else "",
+            settings.door_contact_pin,
+            settings.exit_button_pin,
+            settings.led_pin,
+            settings.buzzer_pin,
+            " [SIMULATED]" if self.simulated else "",
         )
 
     # --- public API -------------------------------------------------------------------------
@@ -298,8 +320,7 @@ class DoorController:
                 stopping = self._closing
                 if not stopping and self._fault is None and self._due():
                     try:
-                        self._commit(door_state.tick(self._state, time.monotonic(),
-                                                     self._timings))
+                        self._commit(door_state.tick(self._state, time.monotonic(), self._timings))
                     except Exception as exc:
                         self._fail(exc)
                         stopping = True
@@ -322,7 +343,8 @@ class DoorController:
         self._deadline = None  # nothing more to time: the driver thread only delivers and stops
         self._outbox.append(Report("door_fault", {"error": self._fault}))
         self._log.opt(exception=exc).critical(
-            "door controller failed; relay de-energised ({}), grants refused", self._lock_type)
+            "door controller failed; relay de-energised ({}), grants refused", self._lock_type
+        )
         self._release_relay()
 
     def _deliver(self, report: Report) -> None:
