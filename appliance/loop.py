@@ -86,7 +86,7 @@ def check_source(spec: SourceSpec) -> None:
         if not glob.glob("/dev/video*"):
             raise SourceError(
                 f"no camera found (camera index {spec.target}, no /dev/video* device). Connect a "
-                "camera, or name a source: `make run ARGS=\"--source clip.mp4\"` or "
+                'camera, or name a source: `make run ARGS="--source clip.mp4"` or '
                 "`python -m appliance run --source clip.mp4` (a video file, a folder of images, "
                 "/dev/videoN or an rtsp:// URL), or set FACEGATE_CAMERA_SOURCE in .env"
             )
@@ -131,6 +131,8 @@ class Kiosk:
         self._fps_times: deque[float] = deque(maxlen=60)
         self._fps_lock = threading.Lock()
         self._gallery_error_since: float | None = None
+        #: when set (e.g. "gallery_stale": the store could not be re-read), nobody is let in
+        self.hold_reason: str | None = None
         self.last_decision: dict[str, Any] | None = None
         self.outcomes: list[Outcome] = []  # every decision of this run (for --once summaries)
         self.started_at = store.to_iso(store.utc_now())
@@ -209,7 +211,7 @@ class Kiosk:
             self._check_health()
             try:
                 self._swap_gallery()
-                report = self.pipeline.process(frame.bgr, frame.t)
+                report = self.pipeline.process(frame.bgr, frame.t, hold=self.hold_reason)
                 if report.processed:
                     with self._fps_lock:
                         self._fps_times.append(time.monotonic())
@@ -229,7 +231,7 @@ class Kiosk:
                 # the tracks start over so nothing half-decided is carried on
                 failures += 1
                 logger.exception("frame {} failed ({} in a row)", frame.index, failures)
-                self.pipeline.tracker.tracks.clear()
+                self.pipeline.reset()
                 if failures >= MAX_FRAME_FAILURES:
                     raise
 
@@ -240,7 +242,7 @@ class Kiosk:
         since = self._gallery_error_since
         stale = since is not None and time.monotonic() - since >= GALLERY_STALE_S
         reason = "gallery_stale" if stale else None
-        if reason != self.pipeline.hold_reason:
+        if reason != self.hold_reason:
             if reason:
                 logger.error(
                     "the store changed but has not been readable for {:.1f} s: nobody is let in "
@@ -249,7 +251,7 @@ class Kiosk:
                 )
             else:
                 logger.info("gallery readable again: grants resume")
-            self.pipeline.hold_reason = reason
+            self.hold_reason = reason
 
     def _act(self, o: Outcome) -> None:
         """Open the door (or signal a denial) and log the decision."""
@@ -380,7 +382,7 @@ class Kiosk:
             "gallery_persons": gallery.person_count,
             "gallery_faces": gallery.face_count,
             "liveness": self.s.liveness,
-            "hold_reason": self.pipeline.hold_reason,
+            "hold_reason": self.hold_reason,
             "last_decision": self.last_decision,
             "events_written": self.writer.written,
             "event_write_error": self.writer.last_error,

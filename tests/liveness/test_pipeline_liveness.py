@@ -54,8 +54,7 @@ def play(engine, gallery, frames, liveness: str, fps: float = FPS):
     out = []
     for i, bgr in enumerate(frames):
         for o in pipeline.process(bgr, i / fps).outcomes:
-            track = pipeline.tracker.tracks.get(o.track_id)
-            out.append((o, track.voted_at if track else None))
+            out.append((o, o.voted_at))
     return out
 
 
