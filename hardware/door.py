@@ -61,8 +61,16 @@ class DoorController:
     the controller); tests pass a ``MockFactory`` they keep.
     """
 
-    def __init__(self, settings: Any, emit: Emit, pin_factory: Factory | None = None) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        emit: Emit,
+        pin_factory: Factory | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._settings = settings
+        self._clock = clock or time.monotonic  # tests pass a fake one and call check_time()
         self._emit = emit
         self._log = logger.bind(door=settings.door_name)
         self._lock_type: door_state.LockType = settings.lock_type
@@ -91,17 +99,31 @@ class DoorController:
         self.simulated = is_simulated(self._factory)
         try:
             # Every device opens with its output off: the relay de-energised until armed below.
-            self._relay = self._open("relay_pin", lambda pin: OutputDevice(
-                pin, active_high=settings.relay_active_high, initial_value=False,
-                pin_factory=self._factory))
-            self._contact = self._open_optional("door_contact_pin", lambda pin: (
-                DigitalInputDevice(pin, pull_up=True, pin_factory=self._factory)))
-            self._exit = self._open_optional("exit_button_pin", lambda pin: DigitalInputDevice(
-                pin, pull_up=True, bounce_time=0.05, pin_factory=self._factory))
-            self._led = self._open_optional("led_pin", lambda pin: LED(
-                pin, pin_factory=self._factory))
-            self._buzzer = self._open_optional("buzzer_pin", lambda pin: Buzzer(
-                pin, pin_factory=self._factory))
+            self._relay = self._open(
+                "relay_pin",
+                lambda pin: OutputDevice(
+                    pin,
+                    active_high=settings.relay_active_high,
+                    initial_value=False,
+                    pin_factory=self._factory,
+                ),
+            )
+            self._contact = self._open_optional(
+                "door_contact_pin",
+                lambda pin: DigitalInputDevice(pin, pull_up=True, pin_factory=self._factory),
+            )
+            self._exit = self._open_optional(
+                "exit_button_pin",
+                lambda pin: DigitalInputDevice(
+                    pin, pull_up=True, bounce_time=0.05, pin_factory=self._factory
+                ),
+            )
+            self._led = self._open_optional(
+                "led_pin", lambda pin: LED(pin, pin_factory=self._factory)
+            )
+            self._buzzer = self._open_optional(
+                "buzzer_pin", lambda pin: Buzzer(pin, pin_factory=self._factory)
+            )
             self._timings = DoorTimings(
                 unlock_seconds=settings.unlock_seconds,
                 held_open_seconds=settings.held_open_seconds,
@@ -115,8 +137,7 @@ class DoorController:
                     self._contact.when_deactivated = lambda: self._door_moved(True)
                 if self._exit is not None:
                     self._exit.when_activated = self._exit_pressed
-                self._commit(door_state.start(time.monotonic(), self._door_open_now(),
-                                              self._timings))
+                self._commit(door_state.start(self._clock(), self._door_open_now(), self._timings))
             self._thread = threading.Thread(target=self._run, name="door-controller", daemon=True)
             self._thread.start()
             atexit.register(_close_at_exit, weakref.ref(self))
@@ -126,10 +147,14 @@ class DoorController:
         self._log.info(
             "door controller ready: lock={} relay={} ({}), contact={}, exit={}, led={}, "
             "buzzer={}{}",
-            self._lock_type, settings.relay_pin,
+            self._lock_type,
+            settings.relay_pin,
             "active-high" if settings.relay_active_high else "active-low",
-            settings.door_contact_pin, settings.exit_button_pin, settings.led_pin,
-            settings.buzzer_pin, " [SIMULATED]" if self.simulated else "",
+            settings.door_contact_pin,
+            settings.exit_button_pin,
+            settings.led_pin,
+            settings.buzzer_pin,
+            " [SIMULATED]" if self.simulated else "",
         )
 
     # --- public API -------------------------------------------------------------------------
@@ -155,6 +180,14 @@ class DoorController:
         denial gives, while the kiosk's screen (the annotated live view) says what to do.
         """
         self._input(lambda s, now: door_state.deny(s, now, self._timings))
+
+    def check_time(self) -> None:
+        """Let the door's time pass now: end pulses and beeps, raise held-open, when due.
+
+        The driver thread does this by itself at each deadline; a test that drives the door on a
+        fake ``clock`` calls it after moving the clock, so the pins have changed when it returns.
+        """
+        self._input(lambda s, now: door_state.tick(s, now, self._timings))
 
     def status(self) -> dict:
         """What the door is doing now, as the relay and the contact actually are."""
@@ -249,7 +282,7 @@ class DoorController:
             if self._fault is not None:
                 raise DoorControllerError(f"the door controller failed: {self._fault}")
             try:
-                self._commit(transition(self._state, time.monotonic()))
+                self._commit(transition(self._state, self._clock()))
             except Exception as exc:
                 self._fail(exc)
                 raise DoorControllerError(f"the door controller failed: {self._fault}") from exc
@@ -293,13 +326,12 @@ class DoorController:
         while True:
             with self._lock:
                 while not self._closing and not self._outbox and not self._due():
-                    timeout = None if self._deadline is None else self._deadline - time.monotonic()
+                    timeout = None if self._deadline is None else self._deadline - self._clock()
                     self._wake.wait(timeout)
                 stopping = self._closing
                 if not stopping and self._fault is None and self._due():
                     try:
-                        self._commit(door_state.tick(self._state, time.monotonic(),
-                                                     self._timings))
+                        self._commit(door_state.tick(self._state, self._clock(), self._timings))
                     except Exception as exc:
                         self._fail(exc)
                         stopping = True
@@ -311,7 +343,7 @@ class DoorController:
                 return
 
     def _due(self) -> bool:
-        return self._deadline is not None and time.monotonic() >= self._deadline
+        return self._deadline is not None and self._clock() >= self._deadline
 
     def _fail(self, exc: Exception) -> None:
         """An unexpected error while driving the door: relay to its safe state, refuse work.
@@ -322,7 +354,8 @@ class DoorController:
         self._deadline = None  # nothing more to time: the driver thread only delivers and stops
         self._outbox.append(Report("door_fault", {"error": self._fault}))
         self._log.opt(exception=exc).critical(
-            "door controller failed; relay de-energised ({}), grants refused", self._lock_type)
+            "door controller failed; relay de-energised ({}), grants refused", self._lock_type
+        )
         self._release_relay()
 
     def _deliver(self, report: Report) -> None:
