@@ -59,9 +59,7 @@ def play(engine, gallery, frames, liveness: str, fps: float = FPS):
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
-def test_photo_of_an_enrolled_person_opens_only_without_liveness(
-    engine, gallery, lin_photo, name
-):
+def test_photo_of_an_enrolled_person_opens_only_without_liveness(engine, gallery, lin_photo, name):
     photo = load_photo(lin_photo)
     box = engine.detect(photo, max_side=1024)[0]
     spec = ATTACKS[name]
