@@ -209,9 +209,10 @@ def _fmt_person(p: dict[str, Any]) -> str:
 
 
 def cmd_identify(args, settings) -> int:
-    from appliance import policy, store
+    from appliance import store, track_decision
     from appliance.enroll import PhotoRefused, load_photo
     from appliance.faces import MODEL_NAME
+    from appliance.liveness import UNSURE_TIMEOUT_S
     from appliance.loop import make_engine
     from appliance.match import Gallery
 
@@ -229,17 +230,13 @@ def cmd_identify(args, settings) -> int:
     engine = make_engine(settings)
     boxes = engine.detect(rgb, upsample=1, max_side=1024)
     faces = []
-    now = store.utc_now()
+    # the door's own decision, for a face that stood still in front of it and passed liveness
+    rules = track_decision.Rules.from_settings(settings, liveness_timeout_s=UNSURE_TIMEOUT_S)
+    ctx = track_decision.Context(0.0, store.utc_now(), gallery.persons, {})
     for box, emb in zip(boxes, engine.encode(rgb, boxes), strict=True):
         m = gallery.match(emb, settings.match_threshold)
-        person = gallery.persons.get(m.person_id) if m.person_id else None
-        if person is None:
-            decision, reason = policy.DENIED, "unknown_face"
-        elif m.margin < settings.match_margin:
-            decision, reason = policy.DENIED, "ambiguous_match"
-        else:
-            d = policy.decide(person, now, settings.tz)
-            decision, reason = d.kind, d.reason
+        d = track_decision.judge_still(m, ctx, rules)
+        person = d.person
         faces.append(
             {
                 "box": list(box),
@@ -247,8 +244,8 @@ def cmd_identify(args, settings) -> int:
                 "person_name": person["name"] if person else None,
                 "distance": None if m.distance == float("inf") else round(m.distance, 4),
                 "margin": None if m.margin == float("inf") else round(m.margin, 4),
-                "decision": decision,
-                "reason": reason,
+                "decision": d.kind,
+                "reason": d.reason,
             }
         )
     if args.json:

@@ -19,7 +19,8 @@ from loguru import logger
 from PIL import Image, UnidentifiedImageError
 
 from appliance import store
-from appliance.faces import MODEL_NAME, FaceEngine, box_height, sharpness
+from appliance.boxes import box_height
+from appliance.faces import MODEL_NAME, FaceEngine, sharpness
 from appliance.settings import Settings
 
 #: Faces smaller than this (pixels, box height) are refused at enrolment: a gallery built from

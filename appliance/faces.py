@@ -16,14 +16,14 @@ import numpy as np
 from face_recognition import api as fr_api
 from PIL import ImageFile
 
+from appliance.boxes import Box
+
 # face_recognition switches Pillow to decoding truncated files as if complete (grey bottom half);
 # an enrolment from half a photo must be refused instead, so switch it back.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 #: Name stored with every embedding; a gallery only compares embeddings of the same model.
 MODEL_NAME = "dlib_resnet_v1"
-
-Box = tuple[int, int, int, int]  # (top, right, bottom, left), face_recognition's order
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,3 @@ def sharpness(rgb: np.ndarray, box: Box) -> float:
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     gray = cv2.resize(gray, (150, 150), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
-
-
-def box_height(box: Box) -> int:
-    return box[2] - box[0]

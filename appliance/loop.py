@@ -149,6 +149,8 @@ class Kiosk:
         self._fps_times: deque[float] = deque(maxlen=60)
         self._fps_lock = threading.Lock()
         self._gallery_error_since: float | None = None
+        #: when set (e.g. "gallery_stale": the store could not be re-read), nobody is let in
+        self.hold_reason: str | None = None
         self.last_decision: dict[str, Any] | None = None
         self.outcomes: list[Outcome] = []  # every decision of this run (for --once summaries)
         self.started_at = store.to_iso(store.utc_now())
@@ -243,7 +245,7 @@ class Kiosk:
             self._check_health()
             try:
                 self._swap_gallery()
-                report = self.pipeline.process(frame.bgr, frame.t)
+                report = self.pipeline.process(frame.bgr, frame.t, hold=self.hold_reason)
                 if report.processed:
                     with self._fps_lock:
                         self._fps_times.append(time.monotonic())
@@ -264,7 +266,7 @@ class Kiosk:
                 # the tracks start over so nothing half-decided is carried on
                 failures += 1
                 logger.exception("frame {} failed ({} in a row)", frame.index, failures)
-                self.pipeline.tracker.tracks.clear()
+                self.pipeline.reset()
                 if failures >= MAX_FRAME_FAILURES:
                     raise
                 self.notifier.pet()  # the loop is alive; MAX_FRAME_FAILURES ends a bad run
@@ -276,7 +278,7 @@ class Kiosk:
         since = self._gallery_error_since
         stale = since is not None and time.monotonic() - since >= GALLERY_STALE_S
         reason = "gallery_stale" if stale else None
-        if reason != self.pipeline.hold_reason:
+        if reason != self.hold_reason:
             if reason:
                 logger.error(
                     "the store changed but has not been readable for {:.1f} s: nobody is let in "
@@ -285,7 +287,7 @@ class Kiosk:
                 )
             else:
                 logger.info("gallery readable again: grants resume")
-            self.pipeline.hold_reason = reason
+            self.hold_reason = reason
 
     def _act(self, o: Outcome) -> None:
         """Open the door (or signal a denial) and log the decision."""
@@ -416,7 +418,7 @@ class Kiosk:
             "gallery_persons": gallery.person_count,
             "gallery_faces": gallery.face_count,
             "liveness": self.s.liveness,
-            "hold_reason": self.pipeline.hold_reason,
+            "hold_reason": self.hold_reason,
             "last_decision": self.last_decision,
             "events_written": self.writer.written,
             "event_write_error": self.writer.last_error,

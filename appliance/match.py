@@ -13,8 +13,6 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from appliance.store import GalleryRows
-
 
 def use_one_blas_thread() -> None:
     """Match on one BLAS thread: a 100k x 128 product is memory-bound, and BLAS threads that
@@ -29,9 +27,20 @@ class Match:
     margin: float  # second-best person's distance minus the best (inf with one person)
     best_person_id: str | None  # the nearest person even when over the threshold
 
-    @property
-    def is_match(self) -> bool:
-        return self.person_id is not None
+
+@dataclass(frozen=True)
+class GalleryRows:
+    """Everything the matcher and the policy need, read from the store in one go."""
+
+    person_ids: list[str]  # one per face row
+    embeddings: np.ndarray  # (n, 128) float32
+    persons: dict[str, dict[str, Any]]  # person id -> person row (with schedule windows)
+    version: int
+
+    @classmethod
+    def empty(cls) -> GalleryRows:
+        """No one enrolled (the pipeline's gallery until the store has been read)."""
+        return cls([], np.zeros((0, 128), np.float32), {}, -1)
 
 
 class Gallery:

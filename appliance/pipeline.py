@@ -1,8 +1,9 @@
 """The recognition pipeline: frame in, door decisions out. No camera, GPIO or SQLite in here.
 
 gate -> detect (downscaled HOG) -> track -> encode (once per track, then every reencode_ms)
--> match -> k-of-n vote -> liveness -> policy. The loop (appliance/loop.py) feeds frames, swaps in
-new galleries, and turns the returned outcomes into relay pulses and entry-log rows.
+-> match -> liveness -> the track's decision (appliance/track_decision.py: vote, identity,
+liveness wait, policy). The loop (appliance/loop.py) feeds frames, swaps in new galleries, and
+turns the returned outcomes into relay pulses and entry-log rows.
 """
 
 from __future__ import annotations
@@ -15,28 +16,19 @@ import cv2
 import numpy as np
 from loguru import logger
 
-from appliance import policy
-from appliance.faces import Box, FaceEngine, box_height
+from appliance import policy, track_decision
+from appliance.boxes import Box, box_height
+from appliance.faces import FaceEngine
 from appliance.liveness import UNSURE_TIMEOUT_S, LivenessCheck
-from appliance.match import Gallery, Match
+from appliance.match import Gallery, GalleryRows
 from appliance.settings import Settings
-from appliance.store import GalleryRows
+from appliance.timeutil import utc_now
 from appliance.track import Track, Tracker
-from appliance.vote import vote
+from appliance.track_decision import Context, Liveness, Rules
 
-#: A track whose vote agreed but whose liveness stays "unsure" this long is denied.
-LIVENESS_TIMEOUT_S = UNSURE_TIMEOUT_S
-#: A frame that matches nobody but is within this of the track's person is a poor view of them
-#: (blur, a turn), not another face; further away, the track's evidence starts over.
-SAME_FACE_SLACK = 0.15
-#: The identity of a track whose face matches no enrolled person.
-OTHER_FACE = "<someone else>"
 #: An undecided track is encoded at most this often: consecutive frames at 30 fps are nearly
 #: the same picture, so every other one carries the new information at half the cost.
 PENDING_ENCODE_MS = 50.0
-#: A face is logged as unknown only after this long in view with every recent encoding failing:
-#: the first frames of someone walking up (small, blurred, turned) must not deny them.
-UNKNOWN_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +44,7 @@ class Outcome:
     t: float  # frame time
     box: Box
     crop: np.ndarray | None = field(default=None, repr=False)  # BGR face crop, for snapshots
+    voted_at: float | None = None  # frame time the track's vote agreed (its liveness wait began)
 
     @property
     def granted(self) -> bool:
@@ -69,10 +62,6 @@ class FrameReport:
     #: liveness challenges to show at the door now: (track id, challenge, e.g. "turn_head")
     prompts: list[tuple[int, str]] = field(default_factory=list)
     labels: list[tuple[Box, str, bool | None]] = field(default_factory=list)
-
-
-def _empty_gallery() -> Gallery:
-    return Gallery(GalleryRows([], np.zeros((0, 128), np.float32), {}, -1))
 
 
 class MotionGate:
@@ -98,6 +87,8 @@ class MotionGate:
 
 
 class Pipeline:
+    """Wiring: detect, track, encode, observe liveness, ask track_decision, report outcomes."""
+
     def __init__(
         self,
         settings: Settings,
@@ -106,18 +97,15 @@ class Pipeline:
         liveness: LivenessCheck | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        from appliance.store import utc_now
-
         self.s = settings
+        self.rules = Rules.from_settings(settings, liveness_timeout_s=UNSURE_TIMEOUT_S)
         self.engine = engine
         self.liveness = liveness  # None: liveness off
         self.clock = clock or utc_now
-        self.gallery = _empty_gallery()
+        self.gallery = Gallery(GalleryRows.empty())
         self.tracker = Tracker()
         self.gate = MotionGate(settings.motion_threshold)
         self.last_grant: dict[str, float] = {}  # person id -> frame time of their last grant
-        #: when set (e.g. "gallery_stale": the store could not be re-read), nobody is let in
-        self.hold_reason: str | None = None
         self._since_full = 10**9
         self.stats = {"frames": 0, "processed": 0, "detections": 0, "encodings": 0}
 
@@ -129,7 +117,7 @@ class Pipeline:
         self.gallery = gallery
         if old != gallery.version:
             for tr in self.tracker.active():
-                tr.matches.clear()
+                tr.state = track_decision.gallery_changed(tr.state)
                 tr.last_encoded = None
             logger.info(
                 "gallery version {}: {} persons, {} faces",
@@ -138,19 +126,42 @@ class Pipeline:
                 gallery.face_count,
             )
 
+    def reset(self) -> None:
+        """Drop every track (after a failed frame): nothing half-decided is carried on."""
+        for tr in self.tracker.active():
+            if self.liveness is not None:
+                self.liveness.forget(tr.id)
+        self.tracker.tracks.clear()
+
     # --- per frame -------------------------------------------------------------------------
 
     def _pending(self) -> bool:
-        return any(tr.logged is None for tr in self.tracker.active())
+        return any(tr.state.pending for tr in self.tracker.active())
 
-    def process(self, bgr: np.ndarray, t: float) -> FrameReport:
-        """Run one frame through the pipeline and return what it decided."""
+    def process(self, bgr: np.ndarray, t: float, *, hold: str | None = None) -> FrameReport:
+        """Run one frame (frame time ``t``, monotonic seconds) and return what it decided.
+
+        ``hold`` (e.g. "gallery_stale": the store could not be re-read) lets nobody in: a face
+        the vote agrees on is denied with that reason.
+        """
         self.stats["frames"] += 1
         if not self.gate.changed(bgr) and not self._pending():
             return FrameReport(processed=False)
         self.stats["processed"] += 1
         report = FrameReport(processed=True)
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        pairs = self._track(rgb, t, report)
+        self._encode(rgb, pairs, t, report)
+        if self.liveness is not None:
+            self._observe_liveness(rgb, bgr, pairs, t)
+        ctx = Context(t, self.clock(), self.gallery.persons, self.last_grant, hold)
+        for tr, box in pairs:
+            self._decide(tr, ctx, bgr, report)
+            report.labels.append((box, self._label(tr), self._state(tr)))
+        return report
+
+    def _track(self, rgb: np.ndarray, t: float, report: FrameReport) -> list[tuple[Track, Box]]:
+        """Find this frame's faces and follow them: (track, box) pairs of the faces in view."""
         tracks = self.tracker.active()
         self._since_full += 1
         full = self._since_full >= self.s.detect_every
@@ -169,214 +180,115 @@ class Pipeline:
         for tr in ended:
             if self.liveness is not None:
                 self.liveness.forget(tr.id)
+        return pairs
 
-        to_encode: list[tuple[Track, Box]] = []
-        for tr, box in pairs:
-            if box_height(box) < self.s.min_face_px:
-                continue
-            since_ms = None if tr.last_encoded is None else (t - tr.last_encoded) * 1000.0
-            if since_ms is None:
-                due = True
-            elif tr.logged is None:
-                # still deciding, or agreed and waiting for liveness: keep checking that the face
-                # is still the one voted for (a photo dropped to show a live face behind it)
-                due = since_ms >= PENDING_ENCODE_MS
-            else:  # decided
-                due = since_ms >= self.s.reencode_ms
-            if due:
-                to_encode.append((tr, box))
-        if to_encode:
-            encs = self.engine.encode(rgb, [b for _, b in to_encode])
-            report.encoded = len(encs)
-            self.stats["encodings"] += len(encs)
-            for (tr, _), emb in zip(to_encode, encs, strict=True):
-                m = self.gallery.match(emb, self.s.match_threshold)
-                tr.matches.append(m)
-                tr.last_encoded = t
-                self._follow_identity(tr, m)
-        if self.liveness is not None:
-            need = [
-                (tr, box)
-                for tr, box in pairs
-                if tr.granted_person is None and box_height(box) >= self.s.min_face_px
-            ]
-            if need:
-                for (tr, box), pts in zip(
-                    need, self.engine.landmarks(rgb, [b for _, b in need]), strict=True
-                ):
-                    self.liveness.observe(tr.id, t, pts, _crop(bgr, box))
-        for tr, box in pairs:
-            out = self._decide(tr, t, bgr)
-            if out is not None:
-                report.outcomes.append(out)
-            if tr.challenge is not None and not tr.challenge_shown:
-                tr.challenge_shown = True
-                report.prompts.append((tr.id, tr.challenge))
-            report.labels.append((box, self._label(tr), self._state(tr)))
-        return report
+    def _encode_due(self, tr: Track, t: float) -> bool:
+        if tr.last_encoded is None:
+            return True
+        since_ms = (t - tr.last_encoded) * 1000.0
+        if tr.state.pending:
+            # still deciding, or agreed and waiting for liveness: keep checking that the face is
+            # still the one voted for (a photo dropped to show a live face behind it)
+            return since_ms >= PENDING_ENCODE_MS
+        return since_ms >= self.s.reencode_ms  # decided
+
+    def _encode(
+        self, rgb: np.ndarray, pairs: list[tuple[Track, Box]], t: float, report: FrameReport
+    ) -> None:
+        """Encode the faces that are due and give each track its new match."""
+        due = [
+            (tr, box)
+            for tr, box in pairs
+            if box_height(box) >= self.s.min_face_px and self._encode_due(tr, t)
+        ]
+        if not due:
+            return
+        encs = self.engine.encode(rgb, [b for _, b in due])
+        report.encoded = len(encs)
+        self.stats["encodings"] += len(encs)
+        for (tr, _), emb in zip(due, encs, strict=True):
+            m = self.gallery.match(emb, self.s.match_threshold)
+            tr.last_encoded = t
+            step = track_decision.encoded(tr.state, m, self.rules)
+            tr.state = step.state
+            if step.restart_liveness and self.liveness is not None:
+                self.liveness.forget(tr.id)
+
+    def _observe_liveness(
+        self, rgb: np.ndarray, bgr: np.ndarray, pairs: list[tuple[Track, Box]], t: float
+    ) -> None:
+        assert self.liveness is not None
+        need = [
+            (tr, box)
+            for tr, box in pairs
+            if tr.state.needs_liveness and box_height(box) >= self.s.min_face_px
+        ]
+        if need:
+            for (tr, box), pts in zip(
+                need, self.engine.landmarks(rgb, [b for _, b in need]), strict=True
+            ):
+                self.liveness.observe(tr.id, t, pts, _crop(bgr, box))
 
     # --- decisions -------------------------------------------------------------------------
 
-    def _follow_identity(self, tr: Track, m: Match) -> None:
-        """Start the track's evidence afresh when the face in it becomes someone else.
+    def _liveness_of(self, tr: Track) -> Liveness | None:
+        """The liveness check's word on the track, for track_decision (None: liveness off)."""
+        if self.liveness is None:
+            return None
+        verdict = self.liveness.verdict(tr.id)
+        challenge = None
+        ask = getattr(self.liveness, "challenge", None)
+        if verdict.state == "unsure" and tr.state.challenge is None and ask is not None:
+            challenge = ask(tr.id)
+        return Liveness(verdict.state, getattr(verdict, "detail", ""), challenge)
 
-        Liveness evidence belongs to one face: a live face that walks up and then holds a photo
-        of an enrolled person over itself must not lend the photo its motion, and a photo held
-        up until the vote agrees must not be granted on the motion of the face that replaces
-        it. So when an encoding names a different person, or is clearly nobody the track was
-        (not merely a blurred or turned frame of them), the liveness window restarts, and a track
-        granted to one person decides anew for the next.
-        """
-        if m.person_id is not None:
-            new = m.person_id
-        elif (
-            m.best_person_id is not None
-            and m.best_person_id == (tr.identity or m.best_person_id)
-            and m.distance <= self.s.match_threshold + SAME_FACE_SLACK
-        ):
-            return  # a poor frame of the same face (blur, a turn): not someone else
-        else:
-            new = OTHER_FACE
-        if new == tr.identity:
+    def _decide(self, tr: Track, ctx: Context, bgr: np.ndarray, report: FrameReport) -> None:
+        if not tr.state.matches:
+            return  # nothing to decide on yet (and no liveness verdict to compute)
+        step = track_decision.decide(tr.state, ctx, self._liveness_of(tr), self.rules)
+        tr.state = step.state
+        if step.prompt is not None:
+            report.prompts.append((tr.id, step.prompt))
+        d = step.decision
+        if d is None:
             return
-        if tr.identity is not None or tr.matches_before_identity():
-            if self.liveness is not None:
-                self.liveness.forget(tr.id)
-        tr.identity = new
-        tr.voted_at = None
-        tr.voted = None
-        if tr.granted_person is not None and tr.granted_person != new:
-            tr.granted_person = None
-            tr.logged = None
-
-    def _decide(self, tr: Track, t: float, bgr: np.ndarray) -> Outcome | None:
-        if not tr.matches:
-            return None
-        s = self.s
-        result = vote(
-            tr.matches, needed=s.votes_needed, window=s.votes_window, margin=s.match_margin
-        )
-        if result.person_id is not None:
-            tr.voted = result
-        elif tr.voted is not None and tr.voted.person_id == tr.identity:
-            # the vote agreed for the face still in view (later frames of it may be poorer, a
-            # small face turning away): it stands until the face becomes someone else
-            result = tr.voted
-        if result.person_id is None:
-            window = list(tr.matches)[-s.votes_window :]
-            if (
-                len(window) >= s.votes_window
-                and result.unknown_votes == len(window)
-                and t - tr.first_seen >= UNKNOWN_AFTER_S
-            ):
-                return self._log(tr, "unknown_face", None, min(m.distance for m in window), t, bgr)
-            return None
-
-        if tr.granted_person == result.person_id:
-            return None  # let in already: one pulse and one log row per track
-        if tr.identity != result.person_id:
-            return None  # the face in view now is not the one the votes were for
-        person = self.gallery.persons.get(result.person_id)
-        if person is None:  # removed between gallery build and now
-            return None
-        if tr.voted_at is None:
-            tr.voted_at = t
-        if tr.spoofed:
-            return None  # a track caught presenting a photo or screen is never let in
-        if self.hold_reason is not None:
-            return self._log(tr, self.hold_reason, person, result.distance, t, bgr)
-        if self.liveness is not None:
-            verdict = self.liveness.verdict(tr.id)
-            if verdict.state == "spoof" or (
-                verdict.state == "unsure" and t - tr.voted_at > LIVENESS_TIMEOUT_S
-            ):
-                tr.spoofed = True
-                return self._log(
-                    tr,
-                    "liveness_failed",
-                    person,
-                    result.distance,
-                    t,
-                    bgr,
-                    detail=getattr(verdict, "detail", None),
-                )
-            if verdict.state != "live":
-                # strict mode asks for a head turn when a still face leaves it unsure
-                ask = getattr(self.liveness, "challenge", None)
-                if tr.challenge is None and ask is not None:
-                    tr.challenge = ask(tr.id)
-                return None
-
-        last = self.last_grant.get(result.person_id)
-        decision = policy.decide(
-            person, self.clock(), s.tz, None if last is None else t - last, s.cooldown_seconds
-        )
-        if decision.reason == "cooldown":
-            # let in moments ago (another track of the same person): no second pulse, no log row
-            tr.granted_person = result.person_id
-            tr.logged = "granted"
-            return None
-        if decision.granted:
-            self.last_grant[result.person_id] = t
-            tr.granted_person = result.person_id
-            tr.logged = "granted"
-            return Outcome(
-                policy.GRANTED,
-                None,
+        if d.granted and d.person is not None:
+            self.last_grant[d.person["id"]] = ctx.now
+        if d.detail:
+            logger.bind(track=tr.id).debug("liveness: {}", d.detail)
+        report.outcomes.append(
+            Outcome(
+                d.kind,
+                d.reason,
                 tr.id,
-                person["id"],
-                person["name"],
-                result.distance,
-                t,
+                d.person["id"] if d.person else None,
+                d.person["name"] if d.person else None,
+                d.distance,
+                ctx.now,
                 tr.box,
                 _crop(bgr, tr.box),
+                tr.state.voted_at,
             )
-        return self._log(tr, decision.reason or "denied", person, result.distance, t, bgr)
-
-    def _log(
-        self,
-        tr: Track,
-        reason: str,
-        person: dict | None,
-        distance: float,
-        t: float,
-        bgr: np.ndarray,
-        detail: str | None = None,
-    ) -> Outcome | None:
-        if tr.logged == reason or tr.logged == "granted":
-            return None  # said once for this track
-        tr.logged = reason
-        if detail:
-            logger.bind(track=tr.id).debug("liveness: {}", detail)
-        return Outcome(
-            policy.DENIED,
-            reason,
-            tr.id,
-            person["id"] if person else None,
-            person["name"] if person else None,
-            None if distance == float("inf") else distance,
-            t,
-            tr.box,
-            _crop(bgr, tr.box),
         )
 
     # --- annotation ------------------------------------------------------------------------
 
     def _label(self, tr: Track) -> str:
-        if tr.granted_person:
-            p = self.gallery.persons.get(tr.granted_person)
+        st = tr.state
+        if st.granted_person:
+            p = self.gallery.persons.get(st.granted_person)
             return p["name"] if p else "granted"
-        if tr.logged:
-            return tr.logged.replace("_", " ")
-        if tr.challenge == "turn_head":
+        if st.logged:
+            return st.logged.replace("_", " ")
+        if st.challenge == "turn_head":
             return "please turn your head"
         return "..."
 
     @staticmethod
     def _state(tr: Track) -> bool | None:
-        if tr.granted_person:
+        if tr.state.granted_person:
             return True
-        return False if tr.logged else None
+        return False if tr.state.logged else None
 
 
 def _crop(bgr: np.ndarray, box: Box, pad: float = 0.25) -> np.ndarray:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.store import parse_iso
+from appliance.timeutil import parse_iso
 
 GRANTED = "access_granted"
 DENIED = "access_denied"

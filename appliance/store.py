@@ -12,37 +12,19 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlite_utils
 
+from appliance.match import GalleryRows
 from appliance.migrations import migrate
 
+# re-exported: the loop, sync and the API read the time helpers from the store
+from appliance.timeutil import parse_iso, to_iso, utc_now  # noqa: F401
+
 EMBEDDING_DIM = 128
-
-
-# --- time ------------------------------------------------------------------------------------
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def to_iso(ts: datetime) -> str:
-    """UTC ISO-8601 with milliseconds: the one timestamp format of the store (sorts as text)."""
-    if ts.tzinfo is None:
-        raise ValueError("naive datetime: pass an aware one")
-    return ts.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def parse_iso(text: str) -> datetime:
-    """Parse an ISO-8601 timestamp; a value without zone is taken as UTC."""
-    ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def new_id() -> str:
@@ -198,9 +180,7 @@ def get_person(db: sqlite_utils.Database, person_id: str) -> dict[str, Any]:
 
 def find_person_by_external_id(db: sqlite_utils.Database, external_id: str) -> dict | None:
     rows = list(
-        db.query(
-            "SELECT id FROM persons WHERE external_id = ? AND deleted = 0", [external_id]
-        )
+        db.query("SELECT id FROM persons WHERE external_id = ? AND deleted = 0", [external_id])
     )
     return get_person(db, rows[0]["id"]) if rows else None
 
@@ -337,16 +317,6 @@ def delete_face(
         Path(row[0]).unlink(missing_ok=True)
 
 
-@dataclass(frozen=True)
-class GalleryRows:
-    """Everything the matcher and the policy need, read in one go."""
-
-    person_ids: list[str]  # one per face row
-    embeddings: np.ndarray  # (n, 128) float32
-    persons: dict[str, dict[str, Any]]  # person id -> person row (with schedule windows)
-    version: int
-
-
 @contextmanager
 def _read_snapshot(db: sqlite_utils.Database):
     """One read transaction: in WAL mode every SELECT inside sees the same committed state.
@@ -413,9 +383,7 @@ class InUse(ValueError):
 
 
 def get_schedule(db: sqlite_utils.Database, schedule_id: str) -> dict[str, Any]:
-    rows = list(
-        db.query("SELECT * FROM schedules WHERE id = ? AND deleted = 0", [schedule_id])
-    )
+    rows = list(db.query("SELECT * FROM schedules WHERE id = ? AND deleted = 0", [schedule_id]))
     if not rows:
         raise NotFound(f"no schedule with id {schedule_id}")
     return {**rows[0], "windows": json.loads(rows[0]["windows"])}
@@ -429,8 +397,13 @@ def create_schedule(
     sid = schedule_id or new_id()
     db["schedules"].insert(
         {
-            "id": sid, "name": name, "windows": json.dumps(windows), "created_at": now,
-            "updated_at": now, "deleted": 0, "dirty": 1,
+            "id": sid,
+            "name": name,
+            "windows": json.dumps(windows),
+            "created_at": now,
+            "updated_at": now,
+            "deleted": 0,
+            "dirty": 1,
         }
     )
     return sid
@@ -483,8 +456,18 @@ def delete_schedule(
 # --- events ----------------------------------------------------------------------------------
 
 EVENT_COLUMNS = (
-    "id", "ts", "door", "kind", "person_id", "person_name", "distance", "reason", "track_id",
-    "snapshot_path", "details", "synced",
+    "id",
+    "ts",
+    "door",
+    "kind",
+    "person_id",
+    "person_name",
+    "distance",
+    "reason",
+    "track_id",
+    "snapshot_path",
+    "details",
+    "synced",
 )
 
 

@@ -1,58 +1,31 @@
 """A small IoU tracker: one track per face in view, so each person is encoded once, not per frame.
 
-Tracks carry what the vote and liveness need: recent matches, when the track was last encoded,
-and what has already been logged for it (an unknown face is denied once per track).
+Tracks carry where the face is, when it was last encoded, and its decision state (recent matches,
+identity, what has been logged for it: appliance/track_decision.py).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import deque
 from dataclasses import dataclass, field
 
-from appliance.faces import Box
-from appliance.match import Match
-from appliance.vote import VoteResult
-
-
-def iou(a: Box, b: Box) -> float:
-    top, right = max(a[0], b[0]), min(a[1], b[1])
-    bottom, left = min(a[2], b[2]), max(a[3], b[3])
-    inter = max(0, right - left) * max(0, bottom - top)
-    if inter == 0:
-        return 0.0
-    area_a = (a[1] - a[3]) * (a[2] - a[0])
-    area_b = (b[1] - b[3]) * (b[2] - b[0])
-    return inter / float(area_a + area_b - inter)
+from appliance.boxes import Box, iou
+from appliance.track_decision import TrackState
 
 
 @dataclass
 class Track:
+    """One face in view: where it is, when it was last encoded, and its decision state."""
+
     id: int
     box: Box
     first_seen: float
     last_seen: float
-    matches: deque[Match] = field(default_factory=lambda: deque(maxlen=16))
     last_encoded: float | None = None
-    #: the decision logged for this track: reason (denial) or "granted"; a new one is logged only
-    #: when it changes, so a face in view does not flood the entry log
-    logged: str | None = None
-    granted_person: str | None = None
-    voted_at: float | None = None  # when the vote first agreed (liveness timeout starts here)
-    identity: str | None = None  # the person the track's recent encodings name
-    voted: VoteResult | None = None  # the agreed vote, kept while the identity stays
-    spoofed: bool = False  # liveness said "photo or screen": never granted
-    challenge: str | None = None  # a liveness challenge asked of this face ("turn_head")
-    challenge_shown: bool = False
-    hits: int = 1
+    state: TrackState = field(init=False)  # see appliance/track_decision.py
 
-    def matches_before_identity(self) -> bool:
-        """True when encodings that named nobody came before the first identity.
-
-        Such frames were someone else's face (or a blur) — their motion is not evidence for the
-        identity that now appears.
-        """
-        return any(m.person_id is None for m in list(self.matches)[:-1])
+    def __post_init__(self) -> None:
+        self.state = TrackState(first_seen=self.first_seen)
 
 
 class Tracker:
@@ -90,7 +63,6 @@ class Tracker:
                 continue
             tr = self.tracks[tid]
             tr.box, tr.last_seen = boxes[bi], t
-            tr.hits += 1
             used_tracks.add(tid)
             used_boxes.add(bi)
             out.append((tr, boxes[bi]))

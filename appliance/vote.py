@@ -41,6 +41,15 @@ def vote(recent: Sequence[Match], *, needed: int, window: int, margin: float) ->
     return VoteResult(None, n, best, unknown)
 
 
-def is_unknown(recent: Sequence[Match], *, needed: int, window: int, margin: float) -> bool:
-    """True when ``needed`` of the last ``window`` encodings matched nobody: deny as unknown."""
-    return vote(recent, needed=needed, window=window, margin=margin).unknown_votes >= needed
+def is_unknown(recent: Sequence[Match], *, window: int, margin: float) -> bool:
+    """True when each of the last ``window`` encodings (a full window) matched nobody.
+
+    "Nobody" is what the vote does not count: over the threshold, or under it without the
+    margin to the runner-up. One confident match in the window, or a window not yet full (the
+    first frames of someone walking up), is not unknown. The door also waits
+    ``track_decision.UNKNOWN_AFTER_S`` before it denies.
+    """
+    last = list(recent)[-window:]
+    return len(last) >= window and not any(
+        m.person_id is not None and m.margin >= margin for m in last
+    )

@@ -64,8 +64,16 @@ class DoorController:
     the controller); tests pass a ``MockFactory`` they keep.
     """
 
-    def __init__(self, settings: Any, emit: Emit, pin_factory: Factory | None = None) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        emit: Emit,
+        pin_factory: Factory | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._settings = settings
+        self._clock = clock or time.monotonic  # tests pass a fake one and call check_time()
         self._emit = emit
         self._log = logger.bind(door=settings.door_name)
         self._lock_type: door_state.LockType = settings.lock_type
@@ -132,9 +140,7 @@ class DoorController:
                     self._contact.when_deactivated = lambda: self._door_moved(True)
                 if self._exit is not None:
                     self._exit.when_activated = self._exit_pressed
-                self._commit(
-                    door_state.start(time.monotonic(), self._door_open_now(), self._timings)
-                )
+                self._commit(door_state.start(self._clock(), self._door_open_now(), self._timings))
             self._thread = threading.Thread(target=self._run, name="door-controller", daemon=True)
             self._thread.start()
             atexit.register(_close_at_exit, weakref.ref(self))
@@ -177,6 +183,14 @@ class DoorController:
         denial gives, while the kiosk's screen (the annotated live view) says what to do.
         """
         self._input(lambda s, now: door_state.deny(s, now, self._timings))
+
+    def check_time(self) -> None:
+        """Let the door's time pass now: end pulses and beeps, raise held-open, when due.
+
+        The driver thread does this by itself at each deadline; a test that drives the door on a
+        fake ``clock`` calls it after moving the clock, so the pins have changed when it returns.
+        """
+        self._input(lambda s, now: door_state.tick(s, now, self._timings))
 
     def status(self) -> dict:
         """What the door is doing now, as the relay and the contact actually are."""
@@ -271,7 +285,7 @@ class DoorController:
             if self._fault is not None:
                 raise DoorControllerError(f"the door controller failed: {self._fault}")
             try:
-                self._commit(transition(self._state, time.monotonic()))
+                self._commit(transition(self._state, self._clock()))
             except Exception as exc:
                 self._fail(exc)
                 raise DoorControllerError(f"the door controller failed: {self._fault}") from exc
@@ -315,12 +329,12 @@ class DoorController:
         while True:
             with self._lock:
                 while not self._closing and not self._outbox and not self._due():
-                    timeout = None if self._deadline is None else self._deadline - time.monotonic()
+                    timeout = None if self._deadline is None else self._deadline - self._clock()
                     self._wake.wait(timeout)
                 stopping = self._closing
                 if not stopping and self._fault is None and self._due():
                     try:
-                        self._commit(door_state.tick(self._state, time.monotonic(), self._timings))
+                        self._commit(door_state.tick(self._state, self._clock(), self._timings))
                     except Exception as exc:
                         self._fail(exc)
                         stopping = True
@@ -332,7 +346,7 @@ class DoorController:
                 return
 
     def _due(self) -> bool:
-        return self._deadline is not None and time.monotonic() >= self._deadline
+        return self._deadline is not None and self._clock() >= self._deadline
 
     def _fail(self, exc: Exception) -> None:
         """An unexpected error while driving the door: relay to its safe state, refuse work.

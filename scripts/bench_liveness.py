@@ -110,8 +110,7 @@ def play(engine, settings, gallery, frames, mode: str, fps: float = CLIP_FPS):
         if report.processed:
             per_frame.append(time.perf_counter() - t0)
         for o in report.outcomes:
-            track = pipeline.tracker.tracks.get(o.track_id)
-            outcomes.append((o, track.voted_at if track else None))
+            outcomes.append((o, o.voted_at))
     return outcomes, rec, per_frame, timed
 
 

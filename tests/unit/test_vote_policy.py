@@ -33,9 +33,11 @@ def test_disagreeing_tracks_do_not_decide():
     assert vote([A, B, A, A], needed=2, window=4, margin=0.05).person_id == "a"
 
 
-def test_unknown_after_k_misses():
-    assert not is_unknown([NOBODY], needed=2, window=4, margin=0.05)
-    assert is_unknown([NOBODY, A, NOBODY], needed=2, window=4, margin=0.05)
+def test_unknown_needs_a_full_window_of_misses():
+    assert not is_unknown([NOBODY] * 3, window=4, margin=0.05)
+    assert not is_unknown([NOBODY, A, NOBODY, NOBODY], window=4, margin=0.05)
+    assert is_unknown([A, NOBODY, NOBODY, NOBODY, NOBODY], window=4, margin=0.05)
+    assert is_unknown([NOBODY, A_NO_MARGIN, NOBODY, NOBODY], window=4, margin=0.05)
 
 
 UTC_TZ = ZoneInfo("UTC")
