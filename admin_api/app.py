@@ -54,17 +54,22 @@ def _authenticate() -> None:
             st.limiter.record_failure(address, now)
         if wait > 0:
             raise ApiError(
-                429, "too_many_failures",
+                429,
+                "too_many_failures",
                 f"too many failed authentications from {address}; retry in {wait:.0f} s",
                 headers={"Retry-After": str(max(1, round(wait)))},
             )
         if not presented:
             raise ApiError(
-                401, "unauthorized", "send a token: Authorization: Bearer <token>",
+                401,
+                "unauthorized",
+                "send a token: Authorization: Bearer <token>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         raise ApiError(
-            401, "unauthorized", "unknown or revoked token",
+            401,
+            "unauthorized",
+            "unknown or revoked token",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     g.token = info

@@ -88,7 +88,10 @@ def create_token(db: sqlite_utils.Database, name: str, role: str) -> tuple[Token
             raise TokenError(f"a live token named {name!r} exists; revoke it or pick another name")
         db["api_tokens"].insert(
             {
-                "id": info.id, "name": name, "role": role, "token_hash": hash_token(token),
+                "id": info.id,
+                "name": name,
+                "role": role,
+                "token_hash": hash_token(token),
                 "created_at": store.to_iso(store.utc_now()),
             }
         )
