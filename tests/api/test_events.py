@@ -75,6 +75,18 @@ def test_bad_filters_are_400(api: Api) -> None:
     assert_error(api.viewer.get("/events", params={"offset": -1}), 400)
 
 
+@pytest.mark.parametrize(
+    "instant",
+    ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00"],
+)
+@pytest.mark.parametrize("name", ["since", "until"])
+def test_an_instant_at_the_edge_of_the_calendar_is_400(api: Api, name: str, instant: str) -> None:
+    # in UTC the first one is before year 1: converting it used to overflow into a 500
+    for path in ("/events", "/events.csv"):
+        err = assert_error(api.viewer.get(path, params={name: instant}), 400, "bad_request")
+        assert name in err["message"] and "out of range" in err["message"]
+
+
 @pytest.mark.parametrize("path", ["/events.csv", "/events?format=csv"])
 def test_csv_export(api: Api, door: str, path: str) -> None:
     resp = api.viewer.get(path, params={"door": door})

@@ -80,6 +80,26 @@ def test_body_that_is_not_a_json_object_is_refused(api: Api) -> None:
     assert_error(api.admin.patch(f"/people/{_new(api)['id']}", json={"name": None}), 400)
 
 
+def test_a_deeply_nested_body_is_400(api: Api) -> None:
+    nested = "[" * 100_000 + "]" * 100_000  # json.loads recurses: a RecursionError was a 500
+    for body in (nested, '{"name": "x", "notes": ' + nested + "}"):
+        err = assert_error(
+            api.admin.post("/people", data=body, headers={"Content-Type": "application/json"}),
+            400,
+            "bad_request",
+        )
+        assert "nested" in err["message"]
+    person = _new(api)["id"]
+    assert_error(api.admin.patch(f"/people/{person}", data=nested), 400, "bad_request")
+
+
+@pytest.mark.parametrize("field", ["valid_from", "valid_until"])
+def test_a_validity_date_at_the_edge_of_the_calendar_is_400(api: Api, field: str) -> None:
+    body = {"name": "Edge", field: "0001-01-01T00:00:00+14:00"}
+    err = assert_error(api.admin.post("/people", json=body), 400, "bad_request")
+    assert field in err["message"] and "out of range" in err["message"]
+
+
 def test_bad_query_parameters_are_refused(api: Api) -> None:
     assert_error(api.viewer.get("/people", params={"limit": "many"}), 400)
     assert_error(api.viewer.get("/people", params={"limit": 0}), 400)
