@@ -218,9 +218,7 @@ def get_person(db: sqlite_utils.Database, person_id: str) -> dict[str, Any]:
 
 def find_person_by_external_id(db: sqlite_utils.Database, external_id: str) -> dict | None:
     rows = list(
-        db.query(
-            "SELECT id FROM persons WHERE external_id = ? AND deleted = 0", [external_id]
-        )
+        db.query("SELECT id FROM persons WHERE external_id = ? AND deleted = 0", [external_id])
     )
     return get_person(db, rows[0]["id"]) if rows else None
 
@@ -433,9 +431,7 @@ class InUse(ValueError):
 
 
 def get_schedule(db: sqlite_utils.Database, schedule_id: str) -> dict[str, Any]:
-    rows = list(
-        db.query("SELECT * FROM schedules WHERE id = ? AND deleted = 0", [schedule_id])
-    )
+    rows = list(db.query("SELECT * FROM schedules WHERE id = ? AND deleted = 0", [schedule_id]))
     if not rows:
         raise NotFound(f"no schedule with id {schedule_id}")
     return {**rows[0], "windows": json.loads(rows[0]["windows"])}
@@ -449,8 +445,13 @@ def create_schedule(
     sid = schedule_id or new_id()
     db["schedules"].insert(
         {
-            "id": sid, "name": name, "windows": json.dumps(windows), "created_at": now,
-            "updated_at": now, "deleted": 0, "dirty": 1,
+            "id": sid,
+            "name": name,
+            "windows": json.dumps(windows),
+            "created_at": now,
+            "updated_at": now,
+            "deleted": 0,
+            "dirty": 1,
         }
     )
     return sid
@@ -503,8 +504,18 @@ def delete_schedule(
 # --- events ----------------------------------------------------------------------------------
 
 EVENT_COLUMNS = (
-    "id", "ts", "door", "kind", "person_id", "person_name", "distance", "reason", "track_id",
-    "snapshot_path", "details", "synced",
+    "id",
+    "ts",
+    "door",
+    "kind",
+    "person_id",
+    "person_name",
+    "distance",
+    "reason",
+    "track_id",
+    "snapshot_path",
+    "details",
+    "synced",
 )
 
 

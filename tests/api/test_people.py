@@ -23,8 +23,12 @@ def _new(api: Api, **fields) -> dict:
 
 def test_create_read_update_and_the_appliance_sees_it(api: Api) -> None:
     version = store.gallery_version(api.db)
-    person = _new(api, external_id=f"emp-{uuid.uuid4().hex[:6]}", notes="night shift",
-                  valid_from="2026-01-01T08:00:00+01:00")
+    person = _new(
+        api,
+        external_id=f"emp-{uuid.uuid4().hex[:6]}",
+        notes="night shift",
+        valid_from="2026-01-01T08:00:00+01:00",
+    )
     assert person["active"] is True and person["face_count"] == 0
     assert person["valid_from"] == "2026-01-01T07:00:00.000+00:00"  # stored as UTC
     assert store.gallery_version(api.db) > version  # the appliance reloads its gallery
@@ -116,8 +120,7 @@ def test_unknown_people_are_404(api: Api) -> None:
 def test_a_duplicate_external_id_is_a_conflict(api: Api) -> None:
     ext = f"badge-{uuid.uuid4().hex[:6]}"
     _new(api, external_id=ext)
-    assert_error(api.admin.post("/people", json={"name": "B", "external_id": ext}), 409,
-                 "conflict")
+    assert_error(api.admin.post("/people", json={"name": "B", "external_id": ext}), 409, "conflict")
     other = _new(api)
     assert_error(api.admin.patch(f"/people/{other['id']}", json={"external_id": ext}), 409)
 
@@ -136,9 +139,12 @@ def test_delete_really_deletes_the_faces(api: Api) -> None:
     assert api.viewer.get(f"/people/{person['id']}").json()["face_count"] == 1
     resp = api.admin.delete(f"/people/{person['id']}")
     assert resp.status_code == 200 and resp.json()["faces_deleted"] == 1
-    assert api.db.execute(
-        "SELECT count(*) FROM faces WHERE person_id = ?", [person["id"]]
-    ).fetchone()[0] == 0
+    assert (
+        api.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", [person["id"]]).fetchone()[
+            0
+        ]
+        == 0
+    )
     assert_error(api.viewer.get(f"/people/{person['id']}"), 404)
     assert person["id"] not in store.load_gallery_rows(api.db, MODEL_NAME).persons
 
