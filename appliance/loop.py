@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import signal
 import threading
 import time
@@ -37,6 +36,7 @@ from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
 from appliance.liveness import LivenessCheck
 from appliance.match import Gallery, use_one_blas_thread
 from appliance.pipeline import FrameReport, Outcome, Pipeline
+from appliance.private import write_private
 from appliance.settings import Settings
 from hardware.door import DoorController, DoorControllerError
 from hardware.pins import PinFactoryError
@@ -86,7 +86,7 @@ def check_source(spec: SourceSpec) -> None:
         if not glob.glob("/dev/video*"):
             raise SourceError(
                 f"no camera found (camera index {spec.target}, no /dev/video* device). Connect a "
-                "camera, or name a source: `make run ARGS=\"--source clip.mp4\"` or "
+                'camera, or name a source: `make run ARGS="--source clip.mp4"` or '
                 "`python -m appliance run --source clip.mp4` (a video file, a folder of images, "
                 "/dev/videoN or an rtsp:// URL), or set FACEGATE_CAMERA_SOURCE in .env"
             )
@@ -161,7 +161,7 @@ class Kiosk:
             logger.info(
                 "door {} running: source {} ({}), gallery {} persons, liveness {}",
                 self.s.door_name,
-                self.spec.target,
+                self.spec.shown,
                 self.spec.kind,
                 self.pipeline.gallery.person_count,
                 self.s.liveness,
@@ -374,7 +374,7 @@ class Kiosk:
             **door,
             "camera_ok": self.reader.healthy,
             "camera_error": self.reader.last_error,
-            "camera_source": str(self.spec.target),
+            "camera_source": self.spec.shown,
             "fps": round(fps, 1),
             "gallery_version": gallery.version,
             "gallery_persons": gallery.person_count,
@@ -421,10 +421,8 @@ class Kiosk:
         ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             return
-        self.s.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.s.run_dir / "latest.jpg.tmp"
-        tmp.write_bytes(jpg.tobytes())
-        os.replace(tmp, self.s.run_dir / "latest.jpg")  # readers never see half a JPEG
+        # owner-only (faces); replaced atomically: readers never see half a JPEG
+        write_private(self.s.run_dir / "latest.jpg", jpg.tobytes())
 
 
 def summary(outcomes: list[Outcome]) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 import sqlite_utils
 
 from appliance.migrations import migrate
+from appliance.redact import redact
 
 EMBEDDING_DIM = 128
 
@@ -665,6 +666,8 @@ def get_command(db: sqlite_utils.Database, command_id: int) -> dict[str, Any]:
 
 
 def put_status(db: sqlite_utils.Database, component: str, status: dict[str, Any]) -> None:
+    """Publish a component's health row; passwords in URLs (a camera's) are masked first."""
+    status = redact(status)
     with db.conn:
         db.execute(
             "INSERT INTO device_status (component, status, updated_at) VALUES (?, ?, ?) "
