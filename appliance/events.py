@@ -53,7 +53,7 @@ class EventWriter(threading.Thread):
             track=fields.get("track_id"),
             person_id=fields.get("person_id"),
             event_id=event["id"],
-        ).info("{} {} {}", kind, fields.get("person_name") or "", fields.get("reason") or "")
+        ).info("{} {}", kind, fields.get("reason") or "")  # the id, not the name: erasable
         return event["id"]
 
     def _save_snapshot(self, event: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,8 +19,11 @@ from appliance.store import (
     audit,
     blob_to_embedding,
     embedding_to_blob,
+    erase_person_traces,
     get_state,
+    remove_files,
     to_iso,
+    truncate_wal,
     utc_now,
 )
 from sync import plan
@@ -218,15 +220,10 @@ def apply_page(db: sqlite_utils.Database, changes: list[Any], next_cursor: int) 
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [CURSOR_KEY, str(next_cursor)],
         )
-    for photo in stats.photos:  # after the commit: the rows that named them are gone
-        Path(photo).unlink(missing_ok=True)
+    remove_files(stats.photos)  # after the commit: the rows that named them are gone
+    if stats.deleted:
+        truncate_wal(db)  # the deleted rows' old page images leave the write-ahead log
     return stats
-
-
-def _photos_of_person(db: sqlite_utils.Database, person_id: str) -> list[str]:
-    return [r[0] for r in db.execute(
-        "SELECT photo_path FROM faces WHERE person_id = ? AND photo_path IS NOT NULL",
-        [person_id])]
 
 
 def _ensure_schedule(db: sqlite_utils.Database, schedule_id: str) -> None:
@@ -258,7 +255,8 @@ def _apply_person(db: sqlite_utils.Database, p: plan.CentralPerson, change_no: i
         stats.kept_local += 1
         return
     if action is plan.PersonAction.DELETE:
-        stats.photos += _photos_of_person(db, p.id)
+        # erased, not just unlisted: photos, event names and snapshots, audit details
+        stats.photos += erase_person_traces(db, p.id)
         db.execute("DELETE FROM persons WHERE id = ?", [p.id])  # faces go with it (cascade)
         stats.deleted += 1
         return
