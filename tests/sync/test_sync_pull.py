@@ -11,6 +11,13 @@ import pytest
 from appliance import store
 from appliance.match import Gallery
 from sync import local
+from tests.erasure import (
+    assert_erased,
+    embeddings_of,
+    events_with_snapshots,
+    open_reader,
+    unique_name,
+)
 
 
 def _match(door, probe: np.ndarray, model: str) -> str | None:
@@ -220,3 +227,27 @@ def test_a_change_still_in_flight_cannot_be_skipped(gateway_central, make_door, 
         slow.close()
     door.engine.pull()
     assert {p["name"] for p in store.list_persons(door.db)[0]} == {"slow writer", "fast writer"}
+
+
+def test_a_central_delete_leaves_nothing_of_the_person_at_the_door(
+        central, make_door, face_vectors, people_dir):
+    name = unique_name()
+    door = make_door(central)
+    pid = central.add_person(door.site, name, [face_vectors.obama, face_vectors.obama_probe],
+                             face_vectors.model, notes=f"{name} visits on Mondays")
+    door.engine.pull()
+    assert store.get_person(door.db, pid)["name"] == name
+    blobs = embeddings_of(door.db, pid)
+    snapshots = events_with_snapshots(door.settings, pid, name,
+                                      people_dir / "barack_obama" / "obama.jpg")
+    reader = open_reader(door.settings)  # the kiosk's connection stays open
+    try:
+        central.delete_person(pid)
+        assert door.engine.pull()["deleted"] >= 1
+
+        assert_erased(door.settings.data_dir, name, blobs)
+        assert not any(p.exists() for p in snapshots)
+        rows = store.list_events(reader, person_id=pid)
+        assert len(rows) == 3 and all(e["person_name"] is None for e in rows)
+    finally:
+        reader.conn.close()
