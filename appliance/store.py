@@ -299,6 +299,8 @@ def delete_person(
 
 #: Keys of an audit row's details that hold what a person is called or said about them.
 PERSONAL_AUDIT_KEYS = ("name", "external_id", "notes")
+#: What an erased value reads as in the audit log.
+ERASED = "(erased)"
 
 
 def erase_person_traces(db: sqlite_utils.Database, person_id: str) -> list[str]:
@@ -307,8 +309,9 @@ def erase_person_traces(db: sqlite_utils.Database, person_id: str) -> list[str]:
 
     Their events stay, pseudonymous: the entry log keeps that the door opened for person id X at
     that time (the id is a random uuid that names nobody once the person row is gone), but not
-    the name or the face crop. Audit rows about them lose the name, external id and notes they
-    recorded; a quarantined sync payload about them is dropped.
+    the name or the face crop. Audit rows about them keep which fields changed, but the name,
+    external id and notes they recorded read ``(erased)``; a quarantined sync payload about
+    them is dropped.
     """
     files = [
         r[0]
@@ -328,12 +331,10 @@ def erase_person_traces(db: sqlite_utils.Database, person_id: str) -> list[str]:
         "SELECT id, details FROM audit_log WHERE target = ? AND details IS NOT NULL", [person_id]
     ).fetchall():
         kept = json.loads(details)
-        if isinstance(kept, dict) and any(k in kept for k in PERSONAL_AUDIT_KEYS):
-            kept = {k: v for k, v in kept.items() if k not in PERSONAL_AUDIT_KEYS}
-            db.execute(
-                "UPDATE audit_log SET details = ? WHERE id = ?",
-                [json.dumps(kept) if kept else None, row_id],
-            )
+        if isinstance(kept, dict) and any(kept.get(k) for k in PERSONAL_AUDIT_KEYS):
+            # which fields changed stays on record; what they said does not
+            kept = {k: ERASED if k in PERSONAL_AUDIT_KEYS and v else v for k, v in kept.items()}
+            db.execute("UPDATE audit_log SET details = ? WHERE id = ?", [json.dumps(kept), row_id])
     db.execute(
         "UPDATE sync_quarantine SET payload = NULL WHERE row_id = ? AND payload IS NOT NULL",
         [person_id],
