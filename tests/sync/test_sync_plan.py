@@ -93,6 +93,9 @@ def test_person_rows_are_normalised_and_checked():
     with pytest.raises(MalformedRow, match="name"):
         plan.parse_person({"id": pid, "name": "  "})
     assert plan.parse_person({"id": pid, "deleted": True}).deleted
+    # before year 1 in UTC: quarantined as malformed (an OverflowError used to stop the pull)
+    with pytest.raises(MalformedRow, match="valid_from"):
+        plan.parse_person({"id": pid, "name": "A", "valid_from": "0001-01-01T00:00:00+14:00"})
 
 
 def test_a_page_cursor_never_goes_back():
