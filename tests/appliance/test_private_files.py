@@ -160,3 +160,25 @@ def test_write_private_is_owner_only_whatever_the_umask(tmp_path, umask: int) ->
     finally:
         os.umask(old)
     assert target.read_bytes() == b"\xff\xd8new" and _mode(target) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("rtsp://admin:s3cret@10.0.0.5:554/live", "rtsp://***@10.0.0.5:554/live"),
+        ("rtsp://admin:p@ss@10.0.0.5/live", "rtsp://***@10.0.0.5/live"),  # "@" not encoded
+        ("source rtsp://u:pw@cam ended", "source rtsp://***@cam ended"),
+        (
+            "http://cam/snapshot.cgi?user=admin&pwd=s3cret&ch=1",
+            "http://cam/snapshot.cgi?user=admin&pwd=***&ch=1",
+        ),
+        ("http://cam/video?Password=s3cret", "http://cam/video?Password=***"),
+        ("rtsp://10.0.0.5/live and mail@example.org", "rtsp://10.0.0.5/live and mail@example.org"),
+        ("/dev/video0", "/dev/video0"),
+    ],
+)
+def test_camera_urls_are_masked(text: str, shown: str) -> None:
+    from appliance.redact import redact
+
+    assert redact(text) == shown
+    assert redact({"a": [text]}) == {"a": [shown]}
