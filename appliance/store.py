@@ -363,6 +363,8 @@ def truncate_wal(db: sqlite_utils.Database) -> bool:
     timeout) and, if still blocked, says so in the log and returns False; the next erasure or
     :func:`truncate_wal` finishes the job. Returns True when the WAL is empty.
     """
+    if db.conn.in_transaction:  # inside the caller's transaction: its commit comes first
+        return False
     busy, log_frames, done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     if busy or log_frames != done:
         logger.bind(frames=log_frames, checkpointed=done).warning(
