@@ -272,8 +272,9 @@ class Kiosk:
             "ts": store.to_iso(store.utc_now()),
             "kind": o.kind,
             "reason": o.reason,
+            # the id only: the status row is rewritten every few seconds, and a name in it
+            # would outlive the person's erasure in the write-ahead log (the API adds the name)
             "person_id": o.person_id,
-            "person_name": o.person_name,
             "distance": None if o.distance is None else round(o.distance, 4),
         }
 
@@ -381,19 +382,12 @@ class Kiosk:
             "gallery_faces": gallery.face_count,
             "liveness": self.s.liveness,
             "hold_reason": self.pipeline.hold_reason,
-            "last_decision": self._last_decision_shown(gallery),
+            "last_decision": self.last_decision,
             "events_written": self.writer.written,
             "event_write_error": self.writer.last_error,
             "started_at": self.started_at,
             "running": not self.stop_event.is_set(),
         }
-
-    def _last_decision_shown(self, gallery: Gallery) -> dict[str, Any] | None:
-        """The last decision, without the name of a person removed since (erasure)."""
-        last = self.last_decision
-        if last and last.get("person_id") and last["person_id"] not in gallery.persons:
-            return {**last, "person_name": None}
-        return last
 
     def _publish_status(self, db=None, stopped: bool = False) -> None:
         try:

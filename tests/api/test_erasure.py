@@ -47,3 +47,19 @@ def test_delete_leaves_nothing_of_the_person(api: Api, people_dir: Path) -> None
         assert {a["action"] for a in mine} >= {"person.create", "person.update", "person.delete"}
     finally:
         reader.conn.close()
+
+
+def test_the_door_status_names_the_last_person_only_while_they_exist(api: Api) -> None:
+    name = unique_name()
+    pid = api.admin.post("/people", json={"name": name}).json()["id"]
+    # as the kiosk publishes it: the id, never the name (the row is rewritten every few seconds)
+    store.put_status(
+        api.db,
+        "appliance",
+        {"running": True, "last_decision": {"kind": "access_granted", "person_id": pid}},
+    )
+    last = api.viewer.get("/door/status").json()["appliance"]["last_decision"]
+    assert last["person_id"] == pid and last["person_name"] == name
+    assert api.admin.delete(f"/people/{pid}").status_code == 200
+    last = api.viewer.get("/door/status").json()["appliance"]["last_decision"]
+    assert last["person_id"] == pid and last["person_name"] is None

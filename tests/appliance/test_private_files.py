@@ -144,6 +144,10 @@ def test_snapshots_and_the_live_frame_are_owner_only(
     if live.exists():  # a finite source's last frame may be cleared on stop
         assert _mode(live) == 0o600
     assert _mode(settings.db_path) == 0o600
+    # the status row names the last person by id only (erasure: it is rewritten constantly)
+    last = store.get_status(db, "appliance")["last_decision"]
+    assert last["kind"] == "access_granted" and last["person_id"]
+    assert "person_name" not in last
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o000])
