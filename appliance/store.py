@@ -328,16 +328,19 @@ def erase_person_traces(db: sqlite_utils.Database, person_id: str) -> list[str]:
         [person_id],
     )
     for row_id, details in db.execute(
-        "SELECT id, details FROM audit_log WHERE target = ? AND details IS NOT NULL", [person_id]
+        "SELECT id, details FROM audit_log WHERE details IS NOT NULL "
+        "AND (target = ? OR instr(details, ?) > 0)",  # a sync conflict names them in details
+        [person_id, person_id],
     ).fetchall():
         kept = json.loads(details)
         if isinstance(kept, dict) and any(kept.get(k) for k in PERSONAL_AUDIT_KEYS):
             # which fields changed stays on record; what they said does not
             kept = {k: ERASED if k in PERSONAL_AUDIT_KEYS and v else v for k, v in kept.items()}
             db.execute("UPDATE audit_log SET details = ? WHERE id = ?", [json.dumps(kept), row_id])
-    db.execute(
-        "UPDATE sync_quarantine SET payload = NULL WHERE row_id = ? AND payload IS NOT NULL",
-        [person_id],
+    db.execute(  # a refused push of the person, or a malformed face of theirs pulled
+        "UPDATE sync_quarantine SET payload = NULL "
+        "WHERE payload IS NOT NULL AND (row_id = ? OR instr(payload, ?) > 0)",
+        [person_id, person_id],
     )
     db.execute(
         "UPDATE device_status SET status = json_set(status, '$.last_decision.person_name', NULL) "

@@ -101,3 +101,28 @@ def test_a_reader_in_a_transaction_holds_the_wal_until_it_ends(tmp_path) -> None
     assert_erased(settings.data_dir, name, [])
     reader.conn.close()
     db.conn.close()
+
+
+def test_quarantined_sync_rows_and_conflict_records_lose_the_person(tmp_path) -> None:
+    from sync import local
+
+    settings = load_settings(data_dir=tmp_path / "data", pin_factory="mock")
+    db = store.open_db(settings.db_path)
+    name = unique_name()
+    with db.conn:
+        pid = store.create_person(db, name, external_id="badge-77")
+        other = store.create_person(db, "Someone Else")
+        # a face of theirs pulled malformed, and a conflict that named them on another person
+        local.quarantine(db, "pull", "face", "face-1", "bad", {"row": {"person_id": pid}})
+        store.audit(
+            db, "sync", "sync_conflict", other, {"external_id": "badge-77", "central_person": pid}
+        )
+        store.audit(db, "cli", "person.update", pid, {"name": name, "active": True})
+    store.delete_person(db, pid)
+    quarantined = db.execute("SELECT payload FROM sync_quarantine").fetchall()
+    assert quarantined == [(None,)]
+    audit = {(a["target"], a["action"]): a["details"] for a in store.list_audit(db)}
+    assert audit[(other, "sync_conflict")] == {"external_id": "(erased)", "central_person": pid}
+    assert audit[(pid, "person.update")] == {"name": "(erased)", "active": True}
+    assert_erased(settings.data_dir, name, [])
+    db.conn.close()
