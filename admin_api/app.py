@@ -40,26 +40,36 @@ def _authenticate() -> None:
         return
     st: ApiState = state()
     address = request.remote_addr or "?"
-    wait = st.limiter.retry_after(address, time.monotonic())
-    if wait > 0:
-        raise ApiError(
-            429, "too_many_failures",
-            f"too many failed authentications from {address}; retry in {wait:.0f} s",
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(
-            401, "unauthorized", "send a token: Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    info = st.tokens.check(st.db(), token)
+    # a valid token is always checked and accepted: the limiter throttles failures only, so a
+    # stranger guessing from 127.0.0.1 (or behind the same proxy) never locks the admins out
+    presented = scheme.lower() == "bearer" and bool(token)
+    info = st.tokens.check(st.db(), token) if presented else None
     if info is None:
-        st.limiter.record_failure(address, time.monotonic())
+        now = time.monotonic()
+        wait = st.limiter.retry_after(address, now)
+        if presented:  # a wrong guess, even while throttled, keeps the address throttled
+            st.limiter.record_failure(address, now)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "too_many_failures",
+                f"too many failed authentications from {address}; retry in {wait:.0f} s",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+        if not presented:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send a token: Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         raise ApiError(
-            401, "unauthorized", "unknown or revoked token",
+            401,
+            "unauthorized",
+            "unknown or revoked token",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     g.token = info

@@ -88,7 +88,10 @@ def create_token(db: sqlite_utils.Database, name: str, role: str) -> tuple[Token
             raise TokenError(f"a live token named {name!r} exists; revoke it or pick another name")
         db["api_tokens"].insert(
             {
-                "id": info.id, "name": name, "role": role, "token_hash": hash_token(token),
+                "id": info.id,
+                "name": name,
+                "role": role,
+                "token_hash": hash_token(token),
                 "created_at": store.to_iso(store.utc_now()),
             }
         )
@@ -134,6 +137,8 @@ class TokenChecker:
         self._lock = threading.Lock()
 
     def check(self, db: sqlite_utils.Database, token: str) -> TokenInfo | None:
+        # looked up by the sha256 of the token: how long the lookup takes says nothing about
+        # how close a guess came (unlike comparing the plain tokens byte by byte)
         row = db.execute(
             "SELECT id, name, role FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
             [hash_token(token)],
@@ -158,8 +163,13 @@ class TokenChecker:
 class FailureLimiter:
     """Sliding window of failed authentications per client address.
 
-    ``blocked`` is true once an address has ``limit`` failures within ``window_s`` seconds, and
-    stays so until the oldest of them leaves the window. Pure bookkeeping: callers pass ``now``.
+    An address is throttled once it has ``limit`` failures within ``window_s`` seconds, and stays
+    so until the oldest of the last ``limit`` leaves the window. It throttles failures only: the
+    API still checks (and accepts) a valid token from a throttled address, so a stranger guessing
+    from the admins' own address (127.0.0.1 behind a local proxy) cannot lock them out, while the
+    guesser's further attempts are refused with 429. Tokens are 256-bit random values, so the
+    limit is about noise and load, not about making guessing feasible. Pure bookkeeping: callers
+    pass ``now``.
     """
 
     def __init__(self, limit: int = 10, window_s: float = 60.0, max_addresses: int = 10_000):
@@ -194,5 +204,8 @@ class FailureLimiter:
                 # a flood of addresses: forget the stalest rather than grow without bound
                 for stale in list(self._failures)[: self.max_addresses // 10 or 1]:
                     del self._failures[stale]
-            q = self._trim(address, now) or self._failures.setdefault(address, deque())
+            q = self._trim(address, now)
+            if q is None:
+                # only the last ``limit`` failures matter: memory stays bounded per address
+                q = self._failures[address] = deque(maxlen=self.limit)
             q.append(now)

@@ -32,6 +32,8 @@ def _instant(value: str | None) -> str | None:
         return None
     try:
         return store.to_iso(store.parse_iso(value))
+    except store.OutOfRange:
+        raise
     except ValueError:
         raise ValueError(f"not an ISO-8601 date-time: {value!r}") from None
 
@@ -126,7 +128,10 @@ def _describe(exc: ValidationError) -> str:
 
 def parse_body(model: type[M]) -> M:
     """The request's JSON object validated against ``model``, or a 400 naming each problem."""
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:  # json.loads recurses once per level; "silent" catches ValueError only
+        raise bad_request("the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
     try:

@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from loguru import logger
 
+from appliance.redact import redact
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg"}
 
@@ -43,6 +45,11 @@ class SourceSpec:
     @property
     def finite(self) -> bool:
         return self.kind in ("file", "images")
+
+    @property
+    def shown(self) -> str:
+        """The source as logs and status rows show it: a password in a URL is masked."""
+        return redact(str(self.target))
 
 
 def parse_source(text: str) -> SourceSpec:
@@ -151,17 +158,17 @@ class CameraReader(threading.Thread):
                 if self.stop_event.is_set():
                     break
                 if self.spec.finite and self.once:
-                    logger.info("source {} ended", self.spec.target)
+                    logger.info("source {} ended", self.spec.shown)
                     break
                 if self.spec.finite and produced:
-                    logger.info("source {} ended; playing it again", self.spec.target)
+                    logger.info("source {} ended; playing it again", self.spec.shown)
                     continue  # a file or folder without --once loops, as a demo would
                 if produced:
                     backoff = 0.5
                 self.healthy = False
                 logger.warning(
                     "camera source {} unavailable ({}); retrying in {:.1f} s",
-                    self.spec.target,
+                    self.spec.shown,
                     self.last_error or "ended",
                     backoff,
                 )

@@ -302,6 +302,9 @@ def cmd_events(args, settings) -> int:
     db = store.open_db(settings.db_path)
     try:
         rows = store.list_events(db, since=args.since, limit=args.limit)
+    except store.OutOfRange as exc:
+        print(f"error: --since {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ValueError:
         print(
             f"error: --since {args.since!r} is not an ISO-8601 time "

@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from appliance import store
 from appliance.boxes import box_height
 from appliance.faces import MODEL_NAME, FaceEngine, sharpness
+from appliance.private import write_private
 from appliance.settings import Settings
 
 #: Faces smaller than this (pixels, box height) are refused at enrolment: a gallery built from
@@ -224,9 +225,8 @@ def enrol(
                 face_id = store.new_id()
                 photo_path = None
                 if settings.store_enrol_photos:
-                    settings.photo_dir.mkdir(parents=True, exist_ok=True)
                     path = settings.photo_dir / f"{face_id}{Path(res.source).suffix or '.jpg'}"
-                    path.write_bytes(data)
+                    write_private(path, data)
                     written_photos.append(path)
                     photo_path = str(path)
                 res.face_id = store.add_face(

@@ -18,6 +18,7 @@ import numpy as np
 from loguru import logger
 
 from appliance import store
+from appliance.private import write_private
 
 
 class EventWriter(threading.Thread):
@@ -52,7 +53,7 @@ class EventWriter(threading.Thread):
             track=fields.get("track_id"),
             person_id=fields.get("person_id"),
             event_id=event["id"],
-        ).info("{} {} {}", kind, fields.get("person_name") or "", fields.get("reason") or "")
+        ).info("{} {}", kind, fields.get("reason") or "")  # the id, not the name: erasable
         return event["id"]
 
     def _save_snapshot(self, event: dict[str, Any]) -> None:
@@ -60,9 +61,9 @@ class EventWriter(threading.Thread):
         if crop is None or self.snapshot_dir is None:
             return
         try:
-            self.snapshot_dir.mkdir(parents=True, exist_ok=True)
-            path = self.snapshot_dir / f"{event['id']}.jpg"
-            if cv2.imwrite(str(path), crop, [cv2.IMWRITE_JPEG_QUALITY, 85]):
+            ok, jpg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            if ok:  # a face: owner-only, like the store
+                path = write_private(self.snapshot_dir / f"{event['id']}.jpg", jpg.tobytes())
                 event["snapshot_path"] = str(path)
         except (OSError, cv2.error) as exc:  # a snapshot is optional; the event is not
             logger.warning("snapshot for event {} not saved: {}", event["id"], exc)

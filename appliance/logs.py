@@ -1,4 +1,9 @@
-"""Logging set-up: loguru to stderr (and a rotated file when configured), with door context."""
+"""Logging set-up: loguru to stderr (and a rotated file when configured), with door context.
+
+Production logging never writes a secret: passwords in URLs (a camera's ``rtsp://user:pass@``)
+are masked in every message, ``diagnose`` is off (it would print the local variables of a
+traceback, tokens and URLs included) and the log file is owner-only.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import sys
 
 from loguru import logger
 
+from appliance.private import open_private, private_dir
+from appliance.redact import redact
 from appliance.settings import Settings
 
 FORMAT = (
@@ -18,18 +25,19 @@ FORMAT = (
 def _with_context(record) -> None:
     extra = record["extra"]
     extra.setdefault("door", "-")
+    record["message"] = redact(record["message"])
     ctx = " ".join(
         f"{k}={v}" for k, v in extra.items() if k not in ("door", "ctx") and v is not None
     )
-    extra["ctx"] = ctx
+    extra["ctx"] = redact(ctx)
 
 
 def configure_logging(settings: Settings) -> None:
     logger.remove()
     logger.configure(extra={"door": settings.door_name}, patcher=_with_context)
-    logger.add(sys.stderr, level=settings.log_level, format=FORMAT, backtrace=False)
+    logger.add(sys.stderr, level=settings.log_level, format=FORMAT, backtrace=False, diagnose=False)
     if settings.log_file:
-        settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.log_file.parent)
         logger.add(
             settings.log_file,
             level=settings.log_level,
@@ -37,4 +45,7 @@ def configure_logging(settings: Settings) -> None:
             rotation="10 MB",
             retention=5,
             enqueue=True,
+            backtrace=False,
+            diagnose=False,
+            opener=open_private,  # owner-only, rotated files too
         )

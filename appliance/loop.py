@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import signal
 import threading
 import time
@@ -44,6 +43,7 @@ from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
 from appliance.liveness import LivenessCheck
 from appliance.match import Gallery, use_one_blas_thread
 from appliance.pipeline import FrameReport, Outcome, Pipeline
+from appliance.private import write_private
 from appliance.sd_notify import Notifier
 from appliance.settings import Settings
 from hardware.door import DoorController, DoorControllerError
@@ -190,7 +190,7 @@ class Kiosk:
             logger.info(
                 "door {} running: source {} ({}), gallery {} persons, liveness {}",
                 self.s.door_name,
-                self.spec.target,
+                self.spec.shown,
                 self.spec.kind,
                 self.pipeline.gallery.person_count,
                 self.s.liveness,
@@ -310,8 +310,9 @@ class Kiosk:
             "ts": store.to_iso(store.utc_now()),
             "kind": o.kind,
             "reason": o.reason,
+            # the id only: the status row is rewritten every few seconds, and a name in it
+            # would outlive the person's erasure in the write-ahead log (the API adds the name)
             "person_id": o.person_id,
-            "person_name": o.person_name,
             "distance": None if o.distance is None else round(o.distance, 4),
         }
 
@@ -412,7 +413,7 @@ class Kiosk:
             **door,
             "camera_ok": self.reader.healthy,
             "camera_error": self.reader.last_error,
-            "camera_source": str(self.spec.target),
+            "camera_source": self.spec.shown,
             "fps": round(fps, 1),
             "gallery_version": gallery.version,
             "gallery_persons": gallery.person_count,
@@ -459,10 +460,8 @@ class Kiosk:
         ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             return
-        self.s.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.s.run_dir / "latest.jpg.tmp"
-        tmp.write_bytes(jpg.tobytes())
-        os.replace(tmp, self.s.run_dir / "latest.jpg")  # readers never see half a JPEG
+        # owner-only (faces); replaced atomically: readers never see half a JPEG
+        write_private(self.s.run_dir / "latest.jpg", jpg.tobytes())
 
 
 def summary(outcomes: list[Outcome]) -> str:

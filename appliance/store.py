@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 import sqlite_utils
+from loguru import logger
 
 from appliance.match import GalleryRows
 from appliance.migrations import migrate
+from appliance.redact import redact
 
 # re-exported: the loop, sync and the API read the time helpers from the store
-from appliance.timeutil import parse_iso, to_iso, utc_now  # noqa: F401
+from appliance.timeutil import OutOfRange, parse_iso, to_iso, utc_now  # noqa: F401
 
 EMBEDDING_DIM = 128
 
@@ -51,6 +53,9 @@ def open_db(path: Path | str, *, migrate_schema: bool = True) -> sqlite_utils.Da
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # deleted rows (a removed person's faces and name) are overwritten with zeros, not merely
+    # marked free: set here, not left to how the platform's SQLite was built
+    conn.execute("PRAGMA secure_delete = ON")
     db = sqlite_utils.Database(conn)
     if migrate_schema:
         migrate(db)
@@ -238,14 +243,8 @@ def delete_person(
     reach the central store; sync purges it once pushed.
     """
     get_person(db, person_id)
-    photos = [
-        r["photo_path"]
-        for r in db.query(
-            "SELECT photo_path FROM faces WHERE person_id = ? AND photo_path IS NOT NULL",
-            [person_id],
-        )
-    ]
     with db.conn:
+        files = erase_person_traces(db, person_id)
         n = db.execute("DELETE FROM faces WHERE person_id = ?", [person_id]).rowcount
         db.execute(
             "UPDATE persons SET name = '', external_id = NULL, notes = NULL, active = 0, "
@@ -255,9 +254,90 @@ def delete_person(
         if audit_entry is not None:
             actor, action, details = audit_entry
             audit(db, actor, action, person_id, {**(details or {}), "faces_deleted": n})
-    for photo in photos:
-        Path(photo).unlink(missing_ok=True)
+    remove_files(files)
+    truncate_wal(db)
     return n
+
+
+#: Keys of an audit row's details that hold what a person is called or said about them.
+PERSONAL_AUDIT_KEYS = ("name", "external_id", "notes")
+#: What an erased value reads as in the audit log.
+ERASED = "(erased)"
+
+
+def erase_person_traces(db: sqlite_utils.Database, person_id: str) -> list[str]:
+    """Remove a person's name and pictures from the rows that outlive them (no transaction of
+    its own: join the deletion's). Returns the files to delete once it commits.
+
+    Their events stay, pseudonymous: the entry log keeps that the door opened for person id X at
+    that time (the id is a random uuid that names nobody once the person row is gone), but not
+    the name or the face crop. Audit rows about them keep which fields changed, but the name,
+    external id and notes they recorded read ``(erased)``; a quarantined sync payload about
+    them is dropped.
+    """
+    files = [
+        r[0]
+        for r in db.execute(
+            "SELECT photo_path FROM faces WHERE person_id = ? AND photo_path IS NOT NULL "
+            "UNION ALL SELECT snapshot_path FROM events "
+            "WHERE person_id = ? AND snapshot_path IS NOT NULL",
+            [person_id, person_id],
+        )
+    ]
+    db.execute(
+        "UPDATE events SET person_name = NULL, snapshot_path = NULL WHERE person_id = ? "
+        "AND (person_name IS NOT NULL OR snapshot_path IS NOT NULL)",
+        [person_id],
+    )
+    for row_id, details in db.execute(
+        "SELECT id, details FROM audit_log WHERE details IS NOT NULL "
+        "AND (target = ? OR instr(details, ?) > 0)",  # a sync conflict names them in details
+        [person_id, person_id],
+    ).fetchall():
+        kept = json.loads(details)
+        if isinstance(kept, dict) and any(kept.get(k) for k in PERSONAL_AUDIT_KEYS):
+            # which fields changed stays on record; what they said does not
+            kept = {k: ERASED if k in PERSONAL_AUDIT_KEYS and v else v for k, v in kept.items()}
+            db.execute("UPDATE audit_log SET details = ? WHERE id = ?", [json.dumps(kept), row_id])
+    db.execute(  # a refused push of the person, or a malformed face of theirs pulled
+        "UPDATE sync_quarantine SET payload = NULL "
+        "WHERE payload IS NOT NULL AND (row_id = ? OR instr(payload, ?) > 0)",
+        [person_id, person_id],
+    )
+    db.execute(
+        "UPDATE device_status SET status = json_set(status, '$.last_decision.person_name', NULL) "
+        "WHERE CASE WHEN json_valid(status) "
+        "THEN json_extract(status, '$.last_decision.person_id') END = ?",
+        [person_id],
+    )
+    return files
+
+
+def remove_files(paths: Iterable[str]) -> None:
+    """Delete files a committed change no longer refers to (photos, snapshots)."""
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+
+
+def truncate_wal(db: sqlite_utils.Database) -> bool:
+    """Copy the write-ahead log into the database and truncate it to zero bytes.
+
+    After an erasure the WAL still holds the old pages (the name, the embeddings) until a
+    checkpoint overwrites them; with ``secure_delete`` the database's own copy is zeroed. A
+    reader in the middle of a transaction holds the checkpoint back: it waits for it (the busy
+    timeout) and, if still blocked, says so in the log and returns False; the next erasure or
+    :func:`truncate_wal` finishes the job. Returns True when the WAL is empty.
+    """
+    if db.conn.in_transaction:  # inside the caller's transaction: its commit comes first
+        return False
+    busy, log_frames, done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy or log_frames != done:
+        logger.bind(frames=log_frames, checkpointed=done).warning(
+            "write-ahead log not truncated (a reader was busy): erased data stays in it until "
+            "the next checkpoint"
+        )
+        return False
+    return True
 
 
 def add_face(
@@ -306,7 +386,7 @@ def delete_face(
     if row is None:
         raise NotFound(f"no face {face_id} for person {person_id}")
     with db.conn:
-        db.execute("DELETE FROM faces WHERE id = ?", [face_id])
+        db.execute("DELETE FROM faces WHERE id = ?", [face_id])  # zeroed: secure_delete
         # the person changed for sync: its set of faces is part of it
         db.execute(
             "UPDATE persons SET dirty = 1, updated_at = ? WHERE id = ?",
@@ -315,6 +395,7 @@ def delete_face(
         _record(db, audit_entry, person_id)
     if row[0]:
         Path(row[0]).unlink(missing_ok=True)
+    truncate_wal(db)  # the embedding's old page image leaves the WAL too
 
 
 @contextmanager
@@ -617,6 +698,8 @@ def get_command(db: sqlite_utils.Database, command_id: int) -> dict[str, Any]:
 
 
 def put_status(db: sqlite_utils.Database, component: str, status: dict[str, Any]) -> None:
+    """Publish a component's health row; passwords in URLs (a camera's) are masked first."""
+    status = redact(status)
     with db.conn:
         db.execute(
             "INSERT INTO device_status (component, status, updated_at) VALUES (?, ?, ?) "

@@ -36,6 +36,18 @@ def _age_s(updated_at: str | None) -> float | None:
     return (store.utc_now() - store.parse_iso(updated_at)) / timedelta(seconds=1)
 
 
+def _with_person_name(conn, appliance: dict | None) -> dict | None:
+    """The status row names the last person by id; show their name while they exist."""
+    last = (appliance or {}).get("last_decision")
+    if not isinstance(last, dict) or not last.get("person_id"):
+        return appliance
+    try:
+        name = store.get_person(conn, str(last["person_id"]))["name"]
+    except store.NotFound:  # removed since: erased, no name
+        name = None
+    return {**appliance, "last_decision": {**last, "person_name": name}}
+
+
 @bp.get("/door/status")
 @viewer_allowed
 def door_status() -> Response:
@@ -46,10 +58,11 @@ def door_status() -> Response:
         {
             "door": state().settings.door_name,
             # a fresh row from a running appliance; it writes running=false when it stops
-            "appliance_online": age is not None and age <= STATUS_STALE_S
+            "appliance_online": age is not None
+            and age <= STATUS_STALE_S
             and appliance.get("running", True) is not False,
             "status_age_s": None if age is None else round(age, 1),
-            "appliance": redact(appliance),
+            "appliance": redact(_with_person_name(conn, appliance)),
             "sync": redact(store.get_status(conn, "sync")),
             "gallery_version": store.gallery_version(conn),
         }
@@ -73,7 +86,8 @@ def unlock() -> Response:
         command = store.get_command(conn, command_id)
     if command["status"] == "pending" and store.expire_command(conn, command_id):
         raise ApiError(
-            504, "appliance_not_answering",
+            504,
+            "appliance_not_answering",
             f"the appliance did not answer within {wait_s:.0f} s; the unlock was cancelled",
             extra={"command_id": command_id},
         )
@@ -84,7 +98,9 @@ def unlock() -> Response:
     if command["status"] == "done":
         return jsonify({"command_id": command_id, "status": "done", "result": command["result"]})
     raise ApiError(
-        502, "unlock_failed", f"the appliance could not unlock: {command['result'] or 'no reason'}",
+        502,
+        "unlock_failed",
+        f"the appliance could not unlock: {command['result'] or 'no reason'}",
         extra={"command_id": command_id, "status": command["status"]},
     )
 

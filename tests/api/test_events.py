@@ -21,13 +21,22 @@ def door(api: Api) -> str:
     """A door name of this module's own: 30 events the appliance wrote, one a minute."""
     name = f"door-{uuid.uuid4().hex[:6]}"
     kinds = ["access_granted", "access_denied", "door_forced"]
-    store.insert_events(api.db, [
-        {"id": f"{name}-{i:02d}", "ts": store.to_iso(T0 + timedelta(minutes=i)), "door": name,
-         "kind": kinds[i % 3], "person_id": "p-ann" if i % 3 == 0 else None,
-         "person_name": "=HYPERLINK(\"http://x\")" if i == 3 else "Ann", "distance": 0.31,
-         "details": {"votes": 3}}
-        for i in range(30)
-    ])
+    store.insert_events(
+        api.db,
+        [
+            {
+                "id": f"{name}-{i:02d}",
+                "ts": store.to_iso(T0 + timedelta(minutes=i)),
+                "door": name,
+                "kind": kinds[i % 3],
+                "person_id": "p-ann" if i % 3 == 0 else None,
+                "person_name": '=HYPERLINK("http://x")' if i == 3 else "Ann",
+                "distance": 0.31,
+                "details": {"votes": 3},
+            }
+            for i in range(30)
+        ],
+    )
     return name
 
 
@@ -50,15 +59,19 @@ def test_newest_first_with_paging(api: Api, door: str) -> None:
 def test_filters(api: Api, door: str) -> None:
     since = store.to_iso(T0 + timedelta(minutes=10))
     until = (T0 + timedelta(minutes=13)).isoformat()
-    assert _ids(api.viewer.get("/events", params={"door": door, "since": since,
-                                                  "until": until})) == [
-        f"{door}-12", f"{door}-11", f"{door}-10"]
+    assert _ids(
+        api.viewer.get("/events", params={"door": door, "since": since, "until": until})
+    ) == [f"{door}-12", f"{door}-11", f"{door}-10"]
     forced = _ids(api.viewer.get("/events", params={"door": door, "kind": "door_forced"}))
     assert len(forced) == 10
-    both = _ids(api.viewer.get("/events", params={"door": door,
-                                                  "kind": "door_forced,access_denied"}))
-    repeated = _ids(api.viewer.get("/events", params=[("door", door), ("kind", "door_forced"),
-                                                      ("kind", "access_denied")]))
+    both = _ids(
+        api.viewer.get("/events", params={"door": door, "kind": "door_forced,access_denied"})
+    )
+    repeated = _ids(
+        api.viewer.get(
+            "/events", params=[("door", door), ("kind", "door_forced"), ("kind", "access_denied")]
+        )
+    )
     assert len(both) == 20 and both == repeated
     assert len(_ids(api.viewer.get("/events", params={"door": door, "person_id": "p-ann"}))) == 10
 
@@ -75,6 +88,18 @@ def test_bad_filters_are_400(api: Api) -> None:
     assert_error(api.viewer.get("/events", params={"offset": -1}), 400)
 
 
+@pytest.mark.parametrize(
+    "instant",
+    ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00"],
+)
+@pytest.mark.parametrize("name", ["since", "until"])
+def test_an_instant_at_the_edge_of_the_calendar_is_400(api: Api, name: str, instant: str) -> None:
+    # in UTC the first one is before year 1: converting it used to overflow into a 500
+    for path in ("/events", "/events.csv"):
+        err = assert_error(api.viewer.get(path, params={name: instant}), 400, "bad_request")
+        assert name in err["message"] and "out of range" in err["message"]
+
+
 @pytest.mark.parametrize("path", ["/events.csv", "/events?format=csv"])
 def test_csv_export(api: Api, door: str, path: str) -> None:
     resp = api.viewer.get(path, params={"door": door})
@@ -89,8 +114,7 @@ def test_csv_export(api: Api, door: str, path: str) -> None:
 def test_csv_export_of_more_than_one_page(api: Api) -> None:
     name = f"busy-{uuid.uuid4().hex[:6]}"
     store.insert_events(api.db, [{"door": name, "kind": "access_denied"} for _ in range(2500)])
-    rows = list(csv.reader(io.StringIO(api.viewer.get("/events.csv",
-                                                      params={"door": name}).text)))
+    rows = list(csv.reader(io.StringIO(api.viewer.get("/events.csv", params={"door": name}).text)))
     assert len(rows) == 2501 and len({r[0] for r in rows[1:]}) == 2500
 
 
@@ -104,14 +128,29 @@ def test_one_event_and_its_snapshot(api: Api, door: str) -> None:
     jpeg = b"\xff\xd8\xff\xe0fake-jpeg-bytes\xff\xd9"
     (snap_dir / "ev1.jpg").write_bytes(jpeg)
     outside = api.settings.data_dir / "facegate.db"
-    store.insert_events(api.db, [
-        {"id": "with-snap", "door": door, "kind": "access_granted",
-         "snapshot_path": str(snap_dir / "ev1.jpg")},
-        {"id": "gone-snap", "door": door, "kind": "access_granted",
-         "snapshot_path": str(snap_dir / "pruned.jpg")},
-        {"id": "evil-snap", "door": door, "kind": "access_granted",
-         "snapshot_path": str(outside)},
-    ])
+    store.insert_events(
+        api.db,
+        [
+            {
+                "id": "with-snap",
+                "door": door,
+                "kind": "access_granted",
+                "snapshot_path": str(snap_dir / "ev1.jpg"),
+            },
+            {
+                "id": "gone-snap",
+                "door": door,
+                "kind": "access_granted",
+                "snapshot_path": str(snap_dir / "pruned.jpg"),
+            },
+            {
+                "id": "evil-snap",
+                "door": door,
+                "kind": "access_granted",
+                "snapshot_path": str(outside),
+            },
+        ],
+    )
     resp = api.viewer.get("/events/with-snap/snapshot")
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "image/jpeg"
     assert resp.content == jpeg
@@ -121,10 +160,18 @@ def test_one_event_and_its_snapshot(api: Api, door: str) -> None:
 
 
 def test_before_cursor_pages_through_the_log_without_gaps_or_repeats(api: Api) -> None:
-    store.insert_events(api.db, [
-        {"door": "cursor-door", "kind": "access_denied", "reason": "unknown_face",
-         "ts": f"2026-01-01T00:00:{i:02d}.000+00:00"} for i in range(25)
-    ])
+    store.insert_events(
+        api.db,
+        [
+            {
+                "door": "cursor-door",
+                "kind": "access_denied",
+                "reason": "unknown_face",
+                "ts": f"2026-01-01T00:00:{i:02d}.000+00:00",
+            }
+            for i in range(25)
+        ],
+    )
     seen, before = [], None
     while True:
         params = {"door": "cursor-door", "limit": 10, **({"before": before} if before else {})}
@@ -132,8 +179,16 @@ def test_before_cursor_pages_through_the_log_without_gaps_or_repeats(api: Api) -
         seen += [e["id"] for e in page["items"]]
         before = page["next_before"]
         # a new event arriving meanwhile does not shift the pages still to come
-        store.insert_events(api.db, [{"door": "cursor-door", "kind": "access_denied",
-                                      "ts": "2026-01-02T00:00:00.000+00:00"}])
+        store.insert_events(
+            api.db,
+            [
+                {
+                    "door": "cursor-door",
+                    "kind": "access_denied",
+                    "ts": "2026-01-02T00:00:00.000+00:00",
+                }
+            ],
+        )
         if before is None:
             break
     assert len(seen) == 25 == len(set(seen))

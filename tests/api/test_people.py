@@ -23,8 +23,12 @@ def _new(api: Api, **fields) -> dict:
 
 def test_create_read_update_and_the_appliance_sees_it(api: Api) -> None:
     version = store.gallery_version(api.db)
-    person = _new(api, external_id=f"emp-{uuid.uuid4().hex[:6]}", notes="night shift",
-                  valid_from="2026-01-01T08:00:00+01:00")
+    person = _new(
+        api,
+        external_id=f"emp-{uuid.uuid4().hex[:6]}",
+        notes="night shift",
+        valid_from="2026-01-01T08:00:00+01:00",
+    )
     assert person["active"] is True and person["face_count"] == 0
     assert person["valid_from"] == "2026-01-01T07:00:00.000+00:00"  # stored as UTC
     assert store.gallery_version(api.db) > version  # the appliance reloads its gallery
@@ -80,6 +84,26 @@ def test_body_that_is_not_a_json_object_is_refused(api: Api) -> None:
     assert_error(api.admin.patch(f"/people/{_new(api)['id']}", json={"name": None}), 400)
 
 
+def test_a_deeply_nested_body_is_400(api: Api) -> None:
+    nested = "[" * 100_000 + "]" * 100_000  # json.loads recurses: a RecursionError was a 500
+    for body in (nested, '{"name": "x", "notes": ' + nested + "}"):
+        err = assert_error(
+            api.admin.post("/people", data=body, headers={"Content-Type": "application/json"}),
+            400,
+            "bad_request",
+        )
+        assert "nested" in err["message"]
+    person = _new(api)["id"]
+    assert_error(api.admin.patch(f"/people/{person}", data=nested), 400, "bad_request")
+
+
+@pytest.mark.parametrize("field", ["valid_from", "valid_until"])
+def test_a_validity_date_at_the_edge_of_the_calendar_is_400(api: Api, field: str) -> None:
+    body = {"name": "Edge", field: "0001-01-01T00:00:00+14:00"}
+    err = assert_error(api.admin.post("/people", json=body), 400, "bad_request")
+    assert field in err["message"] and "out of range" in err["message"]
+
+
 def test_bad_query_parameters_are_refused(api: Api) -> None:
     assert_error(api.viewer.get("/people", params={"limit": "many"}), 400)
     assert_error(api.viewer.get("/people", params={"limit": 0}), 400)
@@ -96,8 +120,7 @@ def test_unknown_people_are_404(api: Api) -> None:
 def test_a_duplicate_external_id_is_a_conflict(api: Api) -> None:
     ext = f"badge-{uuid.uuid4().hex[:6]}"
     _new(api, external_id=ext)
-    assert_error(api.admin.post("/people", json={"name": "B", "external_id": ext}), 409,
-                 "conflict")
+    assert_error(api.admin.post("/people", json={"name": "B", "external_id": ext}), 409, "conflict")
     other = _new(api)
     assert_error(api.admin.patch(f"/people/{other['id']}", json={"external_id": ext}), 409)
 
@@ -116,9 +139,12 @@ def test_delete_really_deletes_the_faces(api: Api) -> None:
     assert api.viewer.get(f"/people/{person['id']}").json()["face_count"] == 1
     resp = api.admin.delete(f"/people/{person['id']}")
     assert resp.status_code == 200 and resp.json()["faces_deleted"] == 1
-    assert api.db.execute(
-        "SELECT count(*) FROM faces WHERE person_id = ?", [person["id"]]
-    ).fetchone()[0] == 0
+    assert (
+        api.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", [person["id"]]).fetchone()[
+            0
+        ]
+        == 0
+    )
     assert_error(api.viewer.get(f"/people/{person['id']}"), 404)
     assert person["id"] not in store.load_gallery_rows(api.db, MODEL_NAME).persons
 
@@ -127,6 +153,8 @@ def test_the_audit_log_records_who_changed_what(api: Api) -> None:
     alice = api.client(api.token("alice", "admin"))
     person = alice.post("/people", json={"name": "Audited"}).json()
     alice.patch(f"/people/{person['id']}", json={"notes": "moved desks"})
+    entries = api.admin.get("/audit", params={"actor": "alice"}).json()["items"]
+    assert entries[0]["details"] == {"notes": "moved desks"}
     alice.delete(f"/people/{person['id']}")
     entries = api.admin.get("/audit", params={"actor": "alice"}).json()["items"]
     assert [(e["action"], e["target"]) for e in entries] == [
@@ -134,5 +162,6 @@ def test_the_audit_log_records_who_changed_what(api: Api) -> None:
         ("person.update", person["id"]),
         ("person.create", person["id"]),
     ]
-    assert entries[1]["details"] == {"notes": "moved desks"}
+    # erasure: what changed stays on record, what it said about the person does not
+    assert entries[1]["details"] == {"notes": "(erased)"}
     assert_error(api.viewer.get("/audit"), 403)

@@ -149,6 +149,10 @@ def test_run_clip_then_events_json(env, clip_path):
     assert [e["id"] for e in recent] == [events[0]["id"]]
     bad = run_cli("events", "--since", "yesterday", env=env)
     assert bad.returncode == 2 and "--since" in bad.stderr
+    # before year 1 in UTC: a clear usage error, not an OverflowError traceback
+    edge = run_cli("events", "--since", "0001-01-01T00:00:00+14:00", env=env)
+    assert edge.returncode == 2 and "out of range" in edge.stderr
+    assert "Traceback" not in edge.stderr
 
 
 def test_bad_setting_is_named_at_start(empty_env):

@@ -11,6 +11,13 @@ import pytest
 from appliance import store
 from appliance.match import Gallery
 from sync import local
+from tests.erasure import (
+    assert_erased,
+    embeddings_of,
+    events_with_snapshots,
+    open_reader,
+    unique_name,
+)
 
 
 def _match(door, probe: np.ndarray, model: str) -> str | None:
@@ -24,8 +31,9 @@ def test_person_added_centrally_is_recognised_at_the_door(central, make_door, fa
     assert _match(door, face_vectors.obama_probe, face_vectors.model) is None
 
     badge = f"E-{uuid.uuid4().hex[:8]}"  # unique: a real project keeps earlier runs' people
-    pid = central.add_person(door.site, "Barack Obama", [face_vectors.obama], face_vectors.model,
-                             external_id=badge)
+    pid = central.add_person(
+        door.site, "Barack Obama", [face_vectors.obama], face_vectors.model, external_id=badge
+    )
     report = door.engine.pull()
 
     assert report["applied"] == 2  # the person and the face
@@ -38,10 +46,12 @@ def test_person_added_centrally_is_recognised_at_the_door(central, make_door, fa
 
 
 def test_person_deleted_centrally_cannot_enter_and_their_faces_are_gone(
-        central, make_door, face_vectors):
+    central, make_door, face_vectors
+):
     door = make_door(central)
-    pid = central.add_person(door.site, "Barack Obama", [face_vectors.obama, face_vectors.obama],
-                             face_vectors.model)
+    pid = central.add_person(
+        door.site, "Barack Obama", [face_vectors.obama, face_vectors.obama], face_vectors.model
+    )
     door.engine.pull()
     assert _match(door, face_vectors.obama_probe, face_vectors.model) == pid
 
@@ -50,8 +60,9 @@ def test_person_deleted_centrally_cannot_enter_and_their_faces_are_gone(
 
     assert _match(door, face_vectors.obama_probe, face_vectors.model) is None
     assert door.db.execute("SELECT count(*) FROM persons WHERE id = ?", [pid]).fetchone()[0] == 0
-    assert door.db.execute("SELECT count(*) FROM faces WHERE person_id = ?",
-                           [pid]).fetchone()[0] == 0
+    assert (
+        door.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", [pid]).fetchone()[0] == 0
+    )
     # the centre keeps a tombstone without biometric data
     assert all(f["deleted"] and f["embedding"] is None for f in central.faces(pid))
 
@@ -78,22 +89,28 @@ def test_revoking_site_access_removes_the_person(gateway_central, make_door, fac
     assert store.list_persons(door.db)[1] == 0
 
 
-def test_schedules_come_down_and_a_person_may_arrive_first(gateway_central, make_door,
-                                                           face_vectors):
+def test_schedules_come_down_and_a_person_may_arrive_first(
+    gateway_central, make_door, face_vectors
+):
     door = make_door(gateway_central)
     site_id = gateway_central.site_id(door.site)
-    sid = str(gateway_central.sql(
-        "insert into schedules (site_id, name, windows) values (%s, 'office', "
-        "'[{\"days\": [0,1,2,3,4], \"start\": \"08:00\", \"end\": \"18:00\"}]') returning id",
-        [site_id])[0]["id"])
-    pid = gateway_central.add_person(door.site, "Obama", [face_vectors.obama],
-                                     face_vectors.model, schedule_id=sid)
+    sid = str(
+        gateway_central.sql(
+            "insert into schedules (site_id, name, windows) values (%s, 'office', "
+            '\'[{"days": [0,1,2,3,4], "start": "08:00", "end": "18:00"}]\') returning id',
+            [site_id],
+        )[0]["id"]
+    )
+    pid = gateway_central.add_person(
+        door.site, "Obama", [face_vectors.obama], face_vectors.model, schedule_id=sid
+    )
     # the schedule changes after the person: the person's change comes down first
     gateway_central.sql("update schedules set name = 'office hours' where id = %s", [sid])
     door.engine.pull()
     rows = store.load_gallery_rows(door.db, face_vectors.model)
     assert rows.persons[pid]["schedule_windows"] == [
-        {"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:00"}]
+        {"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:00"}
+    ]
     assert [s["name"] for s in store.list_schedules(door.db)] == ["office hours"]
 
     # deleting a schedule still in use leaves a schedule that never opens, not "any time"
@@ -104,12 +121,15 @@ def test_schedules_come_down_and_a_person_may_arrive_first(gateway_central, make
 
 
 def test_a_malformed_row_coming_down_is_quarantined_without_blocking(
-        central, make_door, face_vectors):
+    central, make_door, face_vectors
+):
     door = make_door(central, batch=3)
     first = central.add_person(door.site, "Obama", [face_vectors.obama], face_vectors.model)
     bad = central.add_raw_face(first, ["NaN"] * 128, face_vectors.model)  # a buggy admin tool
-    later = [central.add_person(door.site, f"Biden {i}", [face_vectors.biden],
-                                face_vectors.model) for i in range(3)]
+    later = [
+        central.add_person(door.site, f"Biden {i}", [face_vectors.biden], face_vectors.model)
+        for i in range(3)
+    ]
 
     report = door.engine.pull()
 
@@ -125,11 +145,12 @@ def test_a_malformed_row_coming_down_is_quarantined_without_blocking(
     assert door.engine.pull()["malformed"] == 0
 
 
-def test_each_page_commits_with_its_cursor(gateway_central, make_door, face_vectors,
-                                           monkeypatch):
+def test_each_page_commits_with_its_cursor(gateway_central, make_door, face_vectors, monkeypatch):
     door = make_door(gateway_central, batch=4)
-    ids = [gateway_central.add_person(door.site, f"P{i}", [face_vectors.biden],
-                                      face_vectors.model) for i in range(6)]  # 12 rows: 3 pages
+    ids = [
+        gateway_central.add_person(door.site, f"P{i}", [face_vectors.biden], face_vectors.model)
+        for i in range(6)
+    ]  # 12 rows: 3 pages
     real_apply = local.apply_page
     pages = []
 
@@ -153,8 +174,7 @@ def test_each_page_commits_with_its_cursor(gateway_central, make_door, face_vect
     assert door.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 6
 
 
-def test_changed_at_both_ends_the_central_copy_wins_and_is_logged(
-        central, make_door, face_vectors):
+def test_changed_at_both_ends_the_central_copy_wins_and_is_logged(central, make_door, face_vectors):
     door = make_door(central)
     pid = central.add_person(door.site, "Barack Obama", [face_vectors.obama], face_vectors.model)
     door.engine.pull()
@@ -166,8 +186,11 @@ def test_changed_at_both_ends_the_central_copy_wins_and_is_logged(
     person = store.get_person(door.db, pid)
     assert person["name"] == "Central edit" and not person["dirty"]
     assert central.person(pid)["name"] == "Central edit"
-    conflicts = list(door.db.query(
-        "SELECT * FROM audit_log WHERE action = 'sync_conflict' AND target = ?", [pid]))
+    conflicts = list(
+        door.db.query(
+            "SELECT * FROM audit_log WHERE action = 'sync_conflict' AND target = ?", [pid]
+        )
+    )
     assert len(conflicts) == 1 and conflicts[0]["actor"] == "sync"
 
 
@@ -194,17 +217,19 @@ def test_a_change_still_in_flight_cannot_be_skipped(gateway_central, make_door, 
     slow.execute("insert into persons (name) values ('slow writer') returning id")
     slow_id = None
     try:
+
         def fast_writer():
-            gateway_central.add_person(door.site, "fast writer", [face_vectors.biden],
-                                       face_vectors.model)
+            gateway_central.add_person(
+                door.site, "fast writer", [face_vectors.biden], face_vectors.model
+            )
 
         fast = threading.Thread(target=fast_writer)
         fast.start()
         waiting = 0
         for _ in range(100):  # the fast writer queues on the change-number lock
             waiting = gateway_central.sql(
-                "select count(*) as n from pg_locks where locktype = 'advisory' "
-                "and not granted")[0]["n"]
+                "select count(*) as n from pg_locks where locktype = 'advisory' and not granted"
+            )[0]["n"]
             if waiting:
                 break
             fast.join(0.05)
@@ -212,11 +237,43 @@ def test_a_change_still_in_flight_cannot_be_skipped(gateway_central, make_door, 
         door.engine.pull()
         assert store.list_persons(door.db)[1] == 0
         slow_id = slow.execute("select id from persons where name = 'slow writer'").fetchone()[0]
-        slow.execute("insert into person_sites (person_id, site_id) values (%s, %s)",
-                     [slow_id, site_id])
+        slow.execute(
+            "insert into person_sites (person_id, site_id) values (%s, %s)", [slow_id, site_id]
+        )
         slow.commit()
         fast.join(10)
     finally:
         slow.close()
     door.engine.pull()
     assert {p["name"] for p in store.list_persons(door.db)[0]} == {"slow writer", "fast writer"}
+
+
+def test_a_central_delete_leaves_nothing_of_the_person_at_the_door(
+    central, make_door, face_vectors, people_dir
+):
+    name = unique_name()
+    door = make_door(central)
+    pid = central.add_person(
+        door.site,
+        name,
+        [face_vectors.obama, face_vectors.obama_probe],
+        face_vectors.model,
+        notes=f"{name} visits on Mondays",
+    )
+    door.engine.pull()
+    assert store.get_person(door.db, pid)["name"] == name
+    blobs = embeddings_of(door.db, pid)
+    snapshots = events_with_snapshots(
+        door.settings, pid, name, people_dir / "barack_obama" / "obama.jpg"
+    )
+    reader = open_reader(door.settings)  # the kiosk's connection stays open
+    try:
+        central.delete_person(pid)
+        assert door.engine.pull()["deleted"] >= 1
+
+        assert_erased(door.settings.data_dir, name, blobs)
+        assert not any(p.exists() for p in snapshots)
+        rows = store.list_events(reader, person_id=pid)
+        assert len(rows) == 3 and all(e["person_name"] is None for e in rows)
+    finally:
+        reader.conn.close()
