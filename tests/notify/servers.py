@@ -1,0 +1,119 @@
+"""Real servers the notify tests talk to: an SMTP server (aiosmtpd), an HTTP receiver
+(http.server), and a Mosquitto broker on a free port with its own config."""
+
+from __future__ import annotations
+
+import email
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from email.message import Message as EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpServer:
+    """aiosmtpd on a free port; ``messages`` are the parsed e-mails received."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[EmailMessage] = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def __enter__(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+    def url(self) -> str:
+        return (
+            f"mailto://127.0.0.1:{self.port}?from=door@example.com"
+            "&to=guard@example.com&smtp=127.0.0.1"
+        )
+
+
+class HttpReceiver:
+    """A local HTTP server recording each POST (headers, body); answers ``status``."""
+
+    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+        self.requests: list[tuple[dict, bytes]] = []
+        self.status, self.delay = status, delay
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append((dict(self.headers), body))
+                time.sleep(receiver.delay)
+                self.send_response(receiver.status)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HttpReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def json(self, i: int) -> dict:
+        return json.loads(self.requests[i][1])
+
+
+class Mosquitto:
+    """Debian's mosquitto on a free port (anonymous, localhost only), stopped on exit."""
+
+    def __init__(self, tmp: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.tmp = tmp
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Mosquitto:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        conf = self.tmp / f"mosquitto-{self.port}.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        )
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.__exit__()
+        raise RuntimeError("mosquitto did not start")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(5)
+            self.proc = None
