@@ -17,7 +17,7 @@ from loguru import logger
 
 from appliance.logs import configure_logging
 from appliance.settings import SettingsError, load_settings
-from appliance.store import open_db
+from appliance.store import open_db, utc_now
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     db = open_db(settings.db_path)
     sender = Sender(settings, db, channels)
     if not channels:
-        sender.start(__import__("appliance.store", fromlist=["utc_now"]).utc_now())
+        sender.start(utc_now())
         print(
             "notify: nothing configured (FACEGATE_NOTIFY_URLS, FACEGATE_WEBHOOK_URL, "
             "FACEGATE_MQTT_URL); exiting"
