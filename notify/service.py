@@ -78,6 +78,9 @@ class Sender:
         return handled
 
     def _drain_channel(self, name: str, channel: Any, now: datetime) -> int:
+        ready = getattr(channel, "ready", None)
+        if ready is not None and not ready():
+            return 0  # a broker away: rows wait untouched (no try counted) until it is back
         rows = outbox.due(self.db, name, now, limit=200)
         if not rows:
             return 0
