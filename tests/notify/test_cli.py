@@ -1,0 +1,57 @@
+"""`python -m appliance notify-test` and `python -m notify status` as an admin runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT, run_cli
+from tests.notify.servers import SmtpServer, free_port
+
+
+def test_notify_test_prints_each_answer_with_urls_masked(tmp_path):
+    dead = free_port()
+    with SmtpServer() as smtp:
+        urls = (
+            f"{smtp.url()} mailto://user:hunter22@127.0.0.1:{dead}"
+            "?from=a@example.com&to=b@example.com"
+        )
+        done = run_cli(
+            "notify-test",
+            env={"FACEGATE_DATA_DIR": str(tmp_path / "data"), "FACEGATE_NOTIFY_URLS": urls},
+        )
+        assert done.returncode == 1, done.stderr  # one URL failed
+        lines = done.stdout.splitlines()
+        assert lines[0].startswith("OK   mailto://***: ")
+        assert lines[1].startswith("FAIL mailto://***@127.0.0.1")
+        assert "hunter22" not in done.stdout + done.stderr
+        assert len(smtp.messages) == 1
+
+
+def test_notify_test_without_urls_says_what_to_set(tmp_path):
+    done = run_cli("notify-test", env={"FACEGATE_DATA_DIR": str(tmp_path / "data")})
+    assert done.returncode == 2 and "FACEGATE_NOTIFY_URLS" in done.stdout
+
+
+def test_notify_process_exits_cleanly_when_nothing_is_configured(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
+    env.update(PYTHONPATH=str(REPO_ROOT), FACEGATE_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run(
+        [sys.executable, "-m", "notify"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "nothing configured" in done.stdout
+    status = subprocess.run(
+        [sys.executable, "-m", "notify", "status"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0 and "notification URLs: none" in status.stdout
