@@ -16,9 +16,22 @@ from notify.channels import SendError, send_apprise
 from notify.message import Message, mask_url
 
 
+def channel_labels(settings: Settings) -> dict[str, str]:
+    """Outbox channel name -> what to show for it (URLs masked)."""
+    from notify.service import notify_channel_name
+
+    labels = {notify_channel_name(u): mask_url(u) for u in settings.notify_url_list}
+    if settings.webhook_url:
+        labels["webhook"] = "webhook " + mask_url(settings.webhook_url.get_secret_value())
+    if settings.mqtt_url:
+        labels["mqtt"] = "MQTT " + mask_url(settings.mqtt_url.get_secret_value())
+    return labels
+
+
 def config(settings: Settings) -> dict[str, Any]:
     """The notification settings with every secret masked."""
     return {
+        "channels": channel_labels(settings),
         "notify_urls": [mask_url(u) for u in settings.notify_url_list],
         "notify_on": settings.notify_kinds,
         "rate_limit": {
@@ -34,7 +47,18 @@ def config(settings: Settings) -> dict[str, Any]:
 
 
 def status(settings: Settings, db: sqlite_utils.Database) -> dict[str, Any]:
-    return {**config(settings), "outbox": outbox.counts(db), "recent": outbox.recent(db, 20)}
+    from appliance.store import get_status
+
+    labels = channel_labels(settings)
+    recent = [
+        {**r, "channel": labels.get(r["channel"], r["channel"])} for r in outbox.recent(db, 20)
+    ]
+    return {
+        **config(settings),
+        "process": get_status(db, "notify"),
+        "outbox": outbox.counts(db),
+        "recent": recent,
+    }
 
 
 def status_text(info: dict[str, Any]) -> str:

@@ -17,6 +17,11 @@ from loguru import logger
 
 from notify.message import Message, mask_url
 
+# Apprise logs through the standard logging module and may name hosts or tokens: only what
+# send_apprise captures, scrubbed, reaches our log.
+logging.getLogger("apprise").addHandler(logging.NullHandler())
+logging.getLogger("apprise").propagate = False
+
 SIGNATURE_HEADER = "X-Facegate-Signature"
 WEBHOOK_TIMEOUT_S = 10.0
 
@@ -57,11 +62,7 @@ def _scrub(text: str, url: str) -> str:
 
 
 class AppriseChannel:
-    """Every configured Apprise URL gets the message; it counts as sent when all accepted.
-
-    A URL that refuses makes the whole message retry (Apprise has no per-URL outbox): the
-    others may then receive it twice. Configure one URL per service you care about.
-    """
+    """Apprise URLs (one per channel in practice: each URL has its own outbox rows)."""
 
     name = "notify"
 

@@ -19,8 +19,6 @@ import sqlite_utils
 
 from appliance.store import to_iso
 
-CHANNELS = ("notify", "webhook", "mqtt")
-
 
 def configure_channels(
     db: sqlite_utils.Database, channels: dict[str, list[str] | None], now: datetime
@@ -160,3 +158,13 @@ def recent(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any]]:
         [limit],
     )
     return [dict(r) for r in rows]
+
+
+def purge(db: sqlite_utils.Database, before: datetime) -> int:
+    """Forget finished rows (sent, summarized, failed, dropped) queued before ``before``."""
+    with db.conn:
+        return db.execute(
+            "DELETE FROM outbox WHERE status IN ('sent', 'summarized', 'failed', 'dropped') "
+            "AND created_at < ?",
+            [to_iso(before)],
+        ).rowcount

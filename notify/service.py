@@ -1,12 +1,17 @@
 """The sender loop: every second, send what is due on each channel, retry what failed.
 
-One :class:`Sender` per process. ``drain(now)`` is one pass over the outbox (tests call it with
-their own clock); ``run(stop)`` repeats it until the stop event is set.
+Channels: one per notification URL (``notify:<hash of the URL>``, so a URL that refuses never makes
+the others receive a message twice, and reordering the URLs keeps their history), ``webhook`` and
+``mqtt``. ``Sender.drain(now)`` is one pass over the outbox (tests call it with their own clock);
+``run(stop)`` gives each channel its own thread and store connection, so a slow mail server never
+holds back the webhook or MQTT, and repeats until the stop event is set.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -15,12 +20,23 @@ import sqlite_utils
 from loguru import logger
 
 from appliance.settings import Settings
-from appliance.store import parse_iso, utc_now
+from appliance.store import open_db, parse_iso, put_status, utc_now
 from notify import message, outbox
 from notify.channels import AppriseChannel, SendError, WebhookChannel
 from notify.plan import backoff_seconds, plan_rate
 
 POLL_S = 1.0
+PURGE_EVERY_S = 3600.0
+KEEP_DONE = timedelta(days=30)  # sent, failed and dropped rows are kept this long for the record
+
+
+def notify_channel_name(url: str) -> str:
+    """The outbox channel of one notification URL: stable, and no secret in the store."""
+    return "notify:" + hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
+def is_people_channel(name: str) -> bool:
+    return name.startswith("notify:")
 
 
 class EventChannel(Protocol):
@@ -32,8 +48,8 @@ class EventChannel(Protocol):
 def build_channels(settings: Settings) -> dict[str, Any]:
     """The channels the settings configure, by outbox channel name."""
     channels: dict[str, Any] = {}
-    if settings.notify_url_list:
-        channels["notify"] = AppriseChannel(settings.notify_url_list)
+    for url in settings.notify_url_list:
+        channels[notify_channel_name(url)] = AppriseChannel([url])
     if settings.webhook_url and settings.webhook_secret:
         channels["webhook"] = WebhookChannel(
             settings.webhook_url.get_secret_value(), settings.webhook_secret.get_secret_value()
@@ -60,7 +76,10 @@ class Sender:
         """Declare the channels (the trigger then queues rows for them) and recover a crash."""
         outbox.configure_channels(
             self.db,
-            {name: (self.s.notify_kinds if name == "notify" else None) for name in self.channels},
+            {
+                name: (self.s.notify_kinds if is_people_channel(name) else None)
+                for name in self.channels
+            },
             now,
         )
         again = outbox.recover(self.db)
@@ -95,19 +114,21 @@ class Sender:
                 )
             else:
                 live.append(row)
-        if name == "notify":
-            self._send_to_people(channel, live, now)
+        if is_people_channel(name):
+            self._send_to_people(name, channel, live, now)
         else:
             for row in live:
                 self._send_one(name, [row], lambda r=row: channel.send(message.event_json(r)), now)
         return len(rows)
 
-    def _send_to_people(self, channel: AppriseChannel, rows: list[dict], now: datetime) -> None:
+    def _send_to_people(
+        self, name: str, channel: AppriseChannel, rows: list[dict], now: datetime
+    ) -> None:
         by_kind: dict[str, list[dict]] = defaultdict(list)
         for row in rows:
             by_kind[row["kind"]].append(row)
         for kind, group in by_kind.items():
-            sent = outbox.sent_times(self.db, "notify", kind, now, self.window)
+            sent = outbox.sent_times(self.db, name, kind, now, self.window)
             plan = plan_rate(
                 [r["outbox_id"] for r in group], sent, now, self.s.notify_rate_limit, self.window
             )
@@ -118,12 +139,12 @@ class Sender:
             for oid in plan.single:
                 row = by_id[oid]
                 self._send_one(
-                    "notify", [row], lambda r=row: channel.send(message.for_event(r, self.tz)), now
+                    name, [row], lambda r=row: channel.send(message.for_event(r, self.tz)), now
                 )
             if plan.summary:
                 folded = [by_id[oid] for oid in plan.summary]
                 self._send_one(
-                    "notify",
+                    name,
                     folded,
                     lambda f=folded: channel.send(message.summary(f, self.tz)),
                     now,
@@ -150,14 +171,62 @@ class Sender:
         log.info("sent {} message(s) as {}", len(ids), status)
 
     def run(self, stop: threading.Event) -> None:
+        """Send until ``stop`` is set: one thread (and store connection) per channel."""
         self.start(utc_now())
         logger.info("notify running: channels {}", ", ".join(self.channels) or "none")
-        while not stop.wait(POLL_S):
-            self.drain(utc_now())
-            for channel in self.channels.values():
+        threads = [
+            threading.Thread(
+                target=self._channel_loop, args=(name, channel, stop), name=f"notify-{name}"
+            )
+            for name, channel in self.channels.items()
+        ]
+        for thread in threads:
+            thread.start()
+        last_purge = 0.0
+        while not stop.wait(POLL_S * 5):
+            self._publish_status(running=True)
+            if time.monotonic() - last_purge >= PURGE_EVERY_S:
+                last_purge = time.monotonic()
+                try:
+                    gone = outbox.purge(self.db, utc_now() - KEEP_DONE)
+                    if gone:
+                        logger.info("outbox: {} old row(s) removed", gone)
+                except Exception:
+                    logger.exception("outbox purge failed; trying again later")
+        for thread in threads:
+            thread.join(30)
+        self._publish_status(running=False)
+
+    def _channel_loop(self, name: str, channel: Any, stop: threading.Event) -> None:
+        worker = Sender(self.s, open_db(self.s.db_path, migrate_schema=False), {name: channel})
+        try:
+            while not stop.wait(POLL_S):
+                worker.drain(utc_now())
                 tick = getattr(channel, "tick", None)
                 if tick is not None:
-                    tick(utc_now())
+                    try:
+                        tick(utc_now())
+                    except Exception:
+                        logger.exception("{} tick failed", name)
+        finally:
+            worker.db.conn.close()
+
+    def _publish_status(self, *, running: bool) -> None:
+        try:
+            put_status(
+                self.db,
+                "notify",
+                {
+                    "running": running,
+                    "channels": {
+                        name: bool(getattr(ch, "ready", lambda: True)())
+                        for name, ch in self.channels.items()
+                    },
+                    "outbox": outbox.counts(self.db),
+                },
+            )
+        except Exception as exc:
+            logger.warning("notify status not published: {}", exc)
 
     def close(self) -> None:
         for channel in self.channels.values():

@@ -25,7 +25,11 @@ def config() -> Response:
 @bp.get("/notifications/recent")
 def recent() -> Response:
     limit = query_int("limit", 50, low=1, high=500)
-    return jsonify({"items": outbox.recent(db(), limit), "limit": limit})
+    labels = admin.channel_labels(state().settings)
+    items = [
+        {**r, "channel": labels.get(r["channel"], r["channel"])} for r in outbox.recent(db(), limit)
+    ]
+    return jsonify({"items": items, "limit": limit})
 
 
 @bp.post("/notifications/test")

@@ -55,3 +55,57 @@ def test_notify_process_exits_cleanly_when_nothing_is_configured(tmp_path):
         timeout=60,
     )
     assert status.returncode == 0 and "notification URLs: none" in status.stdout
+
+
+def test_the_notify_process_sends_and_stops_on_sigterm(tmp_path):
+    """`python -m notify` as systemd runs it: an event written by the door reaches the webhook;
+    SIGTERM stops it cleanly and its status says so."""
+    import signal
+    import time
+
+    from appliance import store
+    from tests.notify.servers import HttpReceiver
+    from tests.notify.test_outbox import write_events
+
+    with HttpReceiver() as hook:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
+        env.update(
+            PYTHONPATH=str(REPO_ROOT),
+            FACEGATE_DATA_DIR=str(tmp_path / "data"),
+            FACEGATE_WEBHOOK_URL=f"http://127.0.0.1:{hook.port}/in",
+            FACEGATE_WEBHOOK_SECRET="k",
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "notify"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            db = store.open_db(tmp_path / "data" / "facegate.db")
+            deadline = time.monotonic() + 60
+            while not db.execute("SELECT count(*) FROM outbox_channels").fetchone()[0]:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+                time.sleep(0.1)
+            settings = type(
+                "S",
+                (),
+                {
+                    "db_path": tmp_path / "data" / "facegate.db",
+                    "door_name": "front-door",
+                    "snapshot_dir": None,
+                },
+            )
+            [eid] = write_events(settings, [("door_forced", {})])
+            while not hook.requests:
+                assert time.monotonic() < deadline, "the webhook got nothing"
+                time.sleep(0.1)
+            assert hook.json(0)["id"] == eid
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "notify stopped" in err
+        assert store.get_status(db, "notify")["running"] is False

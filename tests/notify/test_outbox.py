@@ -14,7 +14,7 @@ from appliance import store
 from appliance.events import EventWriter
 from notify import outbox
 from notify.channels import SIGNATURE_HEADER
-from notify.service import Sender, build_channels
+from notify.service import Sender, build_channels, notify_channel_name
 from tests.notify.servers import HttpReceiver, SmtpServer, free_port
 
 
@@ -41,7 +41,7 @@ def started_sender(settings, db):
 def statuses(db, channel):
     return [
         r[0]
-        for r in db.execute("SELECT status FROM outbox WHERE channel = ? ORDER BY id", [channel])
+        for r in db.execute("SELECT status FROM outbox WHERE channel LIKE ? ORDER BY id", [channel])
     ]
 
 
@@ -55,12 +55,12 @@ def test_outbox_rows_come_with_the_event_only_for_configured_kinds(make_settings
     started_sender(settings, db)
     write_events(settings, [("access_granted", {"person_name": "Ann"}), ("door_forced", {})])
     rows = db.execute(
-        "SELECT o.channel, e.kind FROM outbox o JOIN events e ON e.id = o.event_id "
+        "SELECT substr(o.channel, 1, 7), e.kind FROM outbox o JOIN events e ON e.id = o.event_id "
         "ORDER BY o.channel, e.kind"
     ).fetchall()
     # people hear about the forced door only (the default kinds); the webhook gets everything
     assert rows == [
-        ("notify", "door_forced"),
+        ("notify:", "door_forced"),
         ("webhook", "access_granted"),
         ("webhook", "door_forced"),
     ]
@@ -93,7 +93,7 @@ def test_email_says_what_where_when_who_with_the_snapshot(make_settings, db_of):
         assert local.strftime("%Y-%m-%d %H:%M:%S CET") in body  # the door's zone, not UTC
         jpgs = [p for p in mail.walk() if p.get_filename() == f"{event['id']}.jpg"]
         assert jpgs and jpgs[0].get_payload(decode=True)[:2] == b"\xff\xd8"
-        assert statuses(db, "notify") == ["sent"]
+        assert statuses(db, "notify:%") == ["sent"]
 
 
 def test_smtp_down_waits_in_the_outbox_and_is_sent_after_a_restart(make_settings, db_of):
@@ -123,7 +123,7 @@ def test_smtp_down_waits_in_the_outbox_and_is_sent_after_a_restart(make_settings
         sender = started_sender(settings, db)
         sender.drain(now + timedelta(seconds=6))
         assert len(smtp.messages) == 1 and "DOOR FORCED OPEN" in smtp.messages[0]["Subject"]
-    assert statuses(db, "notify") == ["sent"]
+    assert statuses(db, "notify:%") == ["sent"]
 
 
 def test_a_crash_mid_send_sends_again_at_start(make_settings, db_of):
@@ -135,11 +135,13 @@ def test_a_crash_mid_send_sends_again_at_start(make_settings, db_of):
         # the previous process claimed the row and died before marking it sent
         oid = db.execute("SELECT id FROM outbox").fetchone()[0]
         assert outbox.claim(db, [oid], store.utc_now()) == [oid]
-        assert outbox.due(db, "notify", store.utc_now()) == []  # a claimed row is not due
+        assert (
+            outbox.due(db, notify_channel_name(smtp.url()), store.utc_now()) == []
+        )  # a claimed row is not due
         sender = started_sender(settings, db)  # restart: recover() puts it back
         sender.drain(store.utc_now())
         assert len(smtp.messages) == 1
-        assert statuses(db, "notify") == ["sent"]
+        assert statuses(db, "notify:%") == ["sent"]
         sender.drain(store.utc_now() + timedelta(hours=1))
         assert len(smtp.messages) == 1  # sent rows are never sent again
 
@@ -164,7 +166,7 @@ def test_a_flood_of_one_kind_becomes_one_summary(make_settings, db_of):
         assert len(smtp.messages) == 3
         sender.drain(now + timedelta(minutes=11))
         assert len(smtp.messages) == 4
-        assert statuses(db, "notify").count("summarized") == 10
+        assert statuses(db, "notify:%").count("summarized") == 10
 
 
 def test_webhook_is_signed_json_in_the_api_shape_and_retried(make_settings, db_of):
@@ -236,3 +238,36 @@ def test_a_hosted_service_stand_in_receives_the_json_notification(make_settings,
         payload = standin.json(0)
         assert payload["title"] == "[Facegate] Disk nearly full - front-door"
         assert "Free percent: 4.2" in payload["message"]
+
+
+def test_one_refusing_url_never_makes_the_others_receive_twice(make_settings, db_of):
+    dead = free_port()
+    with SmtpServer() as smtp:
+        bad = f"mailto://127.0.0.1:{dead}?from=a@example.com&to=b@example.com&smtp=127.0.0.1"
+        settings = make_settings(notify_urls=f"{smtp.url()},{bad}")
+        db = db_of(settings)
+        sender = started_sender(settings, db)
+        write_events(settings, [("door_held_open", {"details": {"open_seconds": 31}})])
+        now = store.utc_now()
+        for minutes in (0, 1, 2, 5, 10):
+            sender.drain(now + timedelta(minutes=minutes))
+        assert len(smtp.messages) == 1
+        good, refused = notify_channel_name(smtp.url()), notify_channel_name(bad)
+        assert statuses(db, good) == ["sent"] and statuses(db, refused) == ["pending"]
+        attempts = db.execute("SELECT attempts FROM outbox WHERE channel = ?", [refused])
+        assert attempts.fetchone()[0] == 5
+
+
+def test_old_finished_rows_are_purged_pending_ones_kept(make_settings, db_of):
+    with HttpReceiver() as hook:
+        settings = make_settings(webhook_url=f"http://127.0.0.1:{hook.port}/in", webhook_secret="k")
+        db = db_of(settings)
+        sender = started_sender(settings, db)
+        write_events(settings, [("access_granted", {})] * 2)
+        first = db.execute("SELECT min(id) FROM outbox").fetchone()[0]
+        outbox.claim(db, [first], store.utc_now())
+        outbox.mark_sent(db, [first], store.utc_now())
+        assert outbox.purge(db, store.utc_now() + timedelta(days=1)) == 1
+        assert statuses(db, "webhook") == ["pending"]
+        sender.drain(store.utc_now())
+        assert len(hook.requests) == 1
