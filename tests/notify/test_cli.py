@@ -64,6 +64,7 @@ def test_the_notify_process_sends_and_stops_on_sigterm(tmp_path):
     import time
 
     from appliance import store
+    from appliance.settings import load_settings
     from tests.notify.servers import HttpReceiver
     from tests.notify.test_outbox import write_events
 
@@ -89,15 +90,7 @@ def test_the_notify_process_sends_and_stops_on_sigterm(tmp_path):
             while not db.execute("SELECT count(*) FROM outbox_channels").fetchone()[0]:
                 assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
                 time.sleep(0.1)
-            settings = type(
-                "S",
-                (),
-                {
-                    "db_path": tmp_path / "data" / "facegate.db",
-                    "door_name": "front-door",
-                    "snapshot_dir": None,
-                },
-            )
+            settings = load_settings(data_dir=tmp_path / "data")
             [eid] = write_events(settings, [("door_forced", {})])
             while not hook.requests:
                 assert time.monotonic() < deadline, "the webhook got nothing"
