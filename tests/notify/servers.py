@@ -24,14 +24,21 @@ def free_port() -> int:
 class SmtpServer:
     """aiosmtpd on a free port; ``messages`` are the parsed e-mails received."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None, hold: threading.Event | None = None) -> None:
         from aiosmtpd.controller import Controller
 
         self.messages: list[EmailMessage] = []
-        self.port = free_port()
+        self.port = port or free_port()
+        self.hold = hold  # a slow server: each message waits for this event before "250 OK"
+        self.waiting = threading.Event()  # set when a message is being held
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        if self.hold is not None:
+            import asyncio
+
+            self.waiting.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.hold.wait)
         self.messages.append(email.message_from_bytes(envelope.content))
         return "250 OK"
 

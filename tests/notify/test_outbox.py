@@ -114,12 +114,7 @@ def test_smtp_down_waits_in_the_outbox_and_is_sent_after_a_restart(make_settings
     sender.close()
 
     # the process restarts; meanwhile the mail server came up on that port
-    smtp = SmtpServer()
-    smtp.port = port
-    from aiosmtpd.controller import Controller
-
-    smtp.controller = Controller(smtp, hostname="127.0.0.1", port=port)
-    with smtp:
+    with SmtpServer(port=port) as smtp:
         sender = started_sender(settings, db)
         sender.drain(now + timedelta(seconds=6))
         assert len(smtp.messages) == 1 and "DOOR FORCED OPEN" in smtp.messages[0]["Subject"]
