@@ -43,9 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "test":
         return admin.print_test(settings)
-    from notify.service import Sender, build_channels
+    from notify.service import ConfigError, Sender, build_channels
 
-    channels = build_channels(settings)
+    try:
+        channels = build_channels(settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     db = open_db(settings.db_path)
     sender = Sender(settings, db, channels)
     if not channels:

@@ -48,7 +48,8 @@ class EventChannel(Protocol):
 def build_channels(settings: Settings) -> dict[str, Any]:
     """The channels the settings configure, by outbox channel name."""
     channels: dict[str, Any] = {}
-    for url in settings.notify_url_list:
+    for number, url in enumerate(settings.notify_url_list, start=1):
+        check_apprise_url(url, number)
         channels[notify_channel_name(url)] = AppriseChannel([url])
     if settings.webhook_url and settings.webhook_secret:
         channels["webhook"] = WebhookChannel(
@@ -59,6 +60,21 @@ def build_channels(settings: Settings) -> dict[str, Any]:
 
         channels["mqtt"] = MqttChannel(settings)
     return channels
+
+
+class ConfigError(ValueError):
+    """A notification setting cannot work; the message names it (secrets masked)."""
+
+
+def check_apprise_url(url: str, number: int) -> None:
+    """Refuse at start-up a URL Apprise cannot use, rather than retry it for two days."""
+    import apprise
+
+    if apprise.Apprise.instantiate(url) is None:
+        raise ConfigError(
+            f"FACEGATE_NOTIFY_URLS: entry {number} ({message.mask_url(url)}) is not a URL "
+            "Apprise knows (see https://github.com/caronc/apprise/wiki)"
+        )
 
 
 class Sender:

@@ -102,3 +102,23 @@ def test_the_notify_process_sends_and_stops_on_sigterm(tmp_path):
         assert proc.returncode == 0, err
         assert "notify stopped" in err
         assert store.get_status(db, "notify")["running"] is False
+
+
+def test_a_url_apprise_does_not_know_stops_start_up_naming_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
+    env.update(
+        PYTHONPATH=str(REPO_ROOT),
+        FACEGATE_DATA_DIR=str(tmp_path / "data"),
+        FACEGATE_NOTIFY_URLS="json://127.0.0.1:9/ok nosuchservice://token-XYZ-123@host",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "notify"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "FACEGATE_NOTIFY_URLS: entry 2 (nosuchservice://***@host)" in done.stderr
+    assert "token-XYZ-123" not in done.stderr
