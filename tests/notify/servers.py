@@ -67,11 +67,15 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append((dict(self.headers), body))
+                receiver.requests.append(
+                    (dict(self.headers, Method=self.command, Path=self.path), body)
+                )
                 time.sleep(receiver.delay)
                 self.send_response(receiver.status)
                 self.end_headers()
                 self.wfile.write(b"{}")
+
+            do_PUT = do_POST  # noqa: N815 (ntfy uploads attachments with PUT)
 
             def log_message(self, *args):
                 pass

@@ -266,3 +266,28 @@ def test_old_finished_rows_are_purged_pending_ones_kept(make_settings, db_of):
         assert statuses(db, "webhook") == ["pending"]
         sender.drain(store.utc_now())
         assert len(hook.requests) == 1
+
+
+def test_ntfy_self_hosted_stand_in_gets_the_alert_with_its_snapshot(make_settings, db_of):
+    """ntfy is one hosted service Apprise can point at any host: the real plugin talks to a local
+    stand-in, uploading the snapshot with the title and message."""
+    from urllib.parse import parse_qs, urlsplit
+
+    with HttpReceiver() as ntfy:
+        settings = make_settings(
+            notify_urls=f"ntfy://127.0.0.1:{ntfy.port}/facegate-alerts",
+            notify_on="access_denied",
+        )
+        db = db_of(settings)
+        sender = started_sender(settings, db)
+        crop = np.full((40, 40, 3), 200, np.uint8)
+        [eid] = write_events(settings, [("access_denied", {"reason": "unknown_face"})], crop=crop)
+        sender.drain(store.utc_now())
+        [(headers, body)] = ntfy.requests
+        url = urlsplit(headers["Path"])
+        query = parse_qs(url.query)
+        assert url.path == "/facegate-alerts" and query["filename"] == [f"{eid}.jpg"]
+        assert query["title"] == ["[Facegate] Access denied - front-door"]
+        assert "Reason: unknown_face" in query["message"][0]
+        assert body[:2] == b"\xff\xd8"
+        assert statuses(db, "notify:%") == ["sent"]
