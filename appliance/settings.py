@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     mqtt_url: SecretStr | None = Field(
         None, description="mqtt://user:pass@host:1883 or mqtts://...; unset = MQTT off"
     )
+    mqtt_ca_file: Path | None = Field(
+        None, description="CA certificate of an mqtts:// broker (default: the system's CAs)"
+    )
     mqtt_topic_prefix: str = Field("facegate", min_length=1, description="topics: PREFIX/DOOR/...")
     mqtt_discovery_prefix: str = Field(
         "homeassistant", description="Home Assistant discovery prefix (empty = no discovery)"
@@ -173,7 +176,7 @@ class Settings(BaseSettings):
     @field_validator(
         "door_contact_pin", "exit_button_pin", "led_pin", "buzzer_pin", "log_file",
         "supabase_url", "supabase_anon_key", "device_email", "device_password",
-        "notify_urls", "webhook_url", "webhook_secret", "mqtt_url",
+        "notify_urls", "webhook_url", "webhook_secret", "mqtt_url", "mqtt_ca_file",
         mode="before",
     )
     @classmethod

@@ -142,7 +142,9 @@ class MqttChannel:
         if self.conn["username"]:
             client.username_pw_set(self.conn["username"], self.conn["password"])
         if self.conn["tls"]:
-            client.tls_set()
+            # the broker's certificate is checked (host name included) against the system's CAs
+            # or FACEGATE_MQTT_CA_FILE for a broker with its own CA
+            client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
         client.will_set(self.topics.status, "offline", qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.on_connect = self._on_connect

@@ -96,20 +96,94 @@ class HttpReceiver:
         return json.loads(self.requests[i][1])
 
 
-class Mosquitto:
-    """Debian's mosquitto on a free port (anonymous, localhost only), stopped on exit."""
+def make_tls_files(folder: Path) -> dict[str, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 / localhost (openssl)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {n: folder / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt")}
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
 
-    def __init__(self, tmp: Path, port: int | None = None) -> None:
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        str(files["ca.key"]),
+        "-out",
+        str(files["ca.crt"]),
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        str(files["server.key"]),
+        "-out",
+        str(files["server.csr"]),
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(files["server.csr"]),
+        "-CA",
+        str(files["ca.crt"]),
+        "-CAkey",
+        str(files["ca.key"]),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(files["server.crt"]),
+    )
+    return files
+
+
+class Mosquitto:
+    """Debian's mosquitto on a free port (anonymous, localhost only), stopped on exit.
+
+    With ``tls`` (files from :func:`make_tls_files`) the listener speaks MQTT over TLS.
+    """
+
+    def __init__(self, tmp: Path, port: int | None = None, tls: dict | None = None) -> None:
         self.port = port or free_port()
         self.tmp = tmp
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Mosquitto:
+        import getpass
+
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         conf = self.tmp / f"mosquitto-{self.port}.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        )
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence false",
+            f"user {getpass.getuser()}",  # run as root, mosquitto would drop to a user that
+            # cannot read the test's key files
+        ]
+        if self.tls:
+            lines += [
+                f"cafile {self.tls['ca.crt']}",
+                f"certfile {self.tls['server.crt']}",
+                f"keyfile {self.tls['server.key']}",
+            ]
+        conf.write_text("\n".join(lines) + "\n")
         self.proc = subprocess.Popen(
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -17,7 +17,7 @@ import pytest
 from appliance import store
 from notify.mqtt import parse_url
 from notify.service import Sender, build_channels
-from tests.notify.servers import Mosquitto, free_port
+from tests.notify.servers import Mosquitto, free_port, make_tls_files
 from tests.notify.test_outbox import write_events
 
 
@@ -176,3 +176,48 @@ def test_broker_down_leaves_the_event_waiting_then_it_goes_by_itself(
             sub.close()
     finally:
         sender.close()
+
+
+def test_mqtts_with_the_brokers_own_ca(tmp_path, make_settings, db_of):
+    tls = make_tls_files(tmp_path / "tls")
+    with Mosquitto(tmp_path, tls=tls) as broker:
+        settings = make_settings(
+            mqtt_url=f"mqtts://127.0.0.1:{broker.port}", mqtt_ca_file=str(tls["ca.crt"])
+        )
+        db = db_of(settings)
+        sender = Sender(settings, db, build_channels(settings))
+        sender.start(store.utc_now())
+        sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tls-subscriber")
+        sub.tls_set(ca_certs=str(tls["ca.crt"]))
+        got: list[str] = []
+        sub.on_connect = lambda c, *a: c.subscribe("facegate/+/event", qos=1)
+        sub.on_message = lambda c, u, msg: got.append(msg.payload.decode())
+        sub.connect("127.0.0.1", broker.port)
+        sub.loop_start()
+        try:
+            _wait(sender.channels["mqtt"].ready)
+            time.sleep(0.2)  # the subscriber's subscription is in place
+            write_events(settings, [("door_held_open", {})])
+            sender.drain(store.utc_now())
+            assert json.loads(_wait(lambda: got)[0])["kind"] == "door_held_open"
+        finally:
+            sub.disconnect()
+            sub.loop_stop()
+            sender.close()
+
+
+def test_mqtts_refuses_a_broker_it_cannot_verify(tmp_path, make_settings, db_of):
+    tls = make_tls_files(tmp_path / "tls")
+    with Mosquitto(tmp_path, tls=tls) as broker:
+        settings = make_settings(mqtt_url=f"mqtts://127.0.0.1:{broker.port}")  # system CAs only
+        db = db_of(settings)
+        sender = Sender(settings, db, build_channels(settings))
+        sender.start(store.utc_now())
+        try:
+            write_events(settings, [("door_forced", {})])
+            time.sleep(1.5)  # a few connection attempts
+            assert not sender.channels["mqtt"].ready()
+            sender.drain(store.utc_now())
+            assert db.execute("SELECT status, attempts FROM outbox").fetchone() == ("pending", 0)
+        finally:
+            sender.close()
