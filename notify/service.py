@@ -84,6 +84,7 @@ class Sender:
         self.s = settings
         self.db = db
         self.channels = channels
+        self.stop = threading.Event()  # set by run()'s caller: a pass ends between two sends
         self.tz = settings.tz
         self.window = timedelta(minutes=settings.notify_rate_window_minutes)
         self.give_up = timedelta(hours=settings.notify_give_up_hours)
@@ -133,8 +134,15 @@ class Sender:
         if is_people_channel(name):
             self._send_to_people(name, channel, live, now)
         else:
-            for row in live:
-                self._send_one(name, [row], lambda r=row: channel.send(message.event_json(r)), now)
+            for i, row in enumerate(live):
+                if self.stop.is_set():
+                    break
+                retry_at = self._send_one(
+                    name, [row], lambda r=row: channel.send(message.event_json(r)), now
+                )
+                if retry_at is not None:  # the receiver is down: the rest wait with this one
+                    outbox.defer(self.db, [r["outbox_id"] for r in live[i + 1 :]], retry_at)
+                    break
         return len(rows)
 
     def _send_to_people(
@@ -143,36 +151,50 @@ class Sender:
         by_kind: dict[str, list[dict]] = defaultdict(list)
         for row in rows:
             by_kind[row["kind"]].append(row)
+        untried = {r["outbox_id"] for r in rows}
         for kind, group in by_kind.items():
+            if self.stop.is_set():
+                return
             sent = outbox.sent_times(self.db, name, kind, now, self.window)
             plan = plan_rate(
                 [r["outbox_id"] for r in group], sent, now, self.s.notify_rate_limit, self.window
             )
             if plan.wait_until is not None:
                 outbox.defer(self.db, [r["outbox_id"] for r in group], plan.wait_until)
+                untried -= {r["outbox_id"] for r in group}
                 continue
             by_id = {r["outbox_id"]: r for r in group}
-            for oid in plan.single:
-                row = by_id[oid]
-                self._send_one(
-                    name, [row], lambda r=row: channel.send(message.for_event(r, self.tz)), now
+            sends = [
+                (
+                    [by_id[oid]],
+                    lambda r=by_id[oid]: channel.send(message.for_event(r, self.tz)),
+                    "sent",
                 )
+                for oid in plan.single
+            ]
             if plan.summary:
                 folded = [by_id[oid] for oid in plan.summary]
-                self._send_one(
-                    name,
-                    folded,
-                    lambda f=folded: channel.send(message.summary(f, self.tz)),
-                    now,
-                    status="summarized",
+                sends.append(
+                    (
+                        folded,
+                        lambda f=folded: channel.send(message.summary(f, self.tz)),
+                        "summarized",
+                    )
                 )
+            for batch, send, status in sends:
+                untried -= {r["outbox_id"] for r in batch}
+                retry_at = self._send_one(name, batch, send, now, status=status)
+                if retry_at is not None:  # the service is down: everything else waits too
+                    outbox.defer(self.db, sorted(untried), retry_at)
+                    return
 
     def _send_one(
         self, name: str, rows: list[dict], send, now: datetime, status: str = "sent"
-    ) -> None:
+    ) -> datetime | None:
+        """Claim, send, mark; returns None when sent (or taken meanwhile), else the retry time."""
         ids = outbox.claim(self.db, [r["outbox_id"] for r in rows], now)
         if not ids:
-            return
+            return None
         log = logger.bind(channel=name, event_id=rows[0]["id"], kind=rows[0]["kind"])
         try:
             send()
@@ -180,11 +202,13 @@ class Sender:
             error = str(exc) if isinstance(exc, SendError) else f"{type(exc).__name__}: {exc}"
             attempts = max(r["attempts"] for r in rows) + 1
             wait = backoff_seconds(attempts, self.s.notify_retry_max_seconds)
-            outbox.mark_retry(self.db, ids, error, now + timedelta(seconds=wait))
+            retry_at = now + timedelta(seconds=wait)
+            outbox.mark_retry(self.db, ids, error, retry_at)
             log.warning("not sent (try {}), again in {:.0f} s: {}", attempts, wait, error)
-            return
-        outbox.mark_sent(self.db, ids, utc_now() if now is None else now, status=status)
+            return retry_at
+        outbox.mark_sent(self.db, ids, now, status=status)
         log.info("sent {} message(s) as {}", len(ids), status)
+        return None
 
     def run(self, stop: threading.Event) -> None:
         """Send until ``stop`` is set: one thread (and store connection) per channel."""
@@ -215,6 +239,7 @@ class Sender:
 
     def _channel_loop(self, name: str, channel: Any, stop: threading.Event) -> None:
         worker = Sender(self.s, open_db(self.s.db_path, migrate_schema=False), {name: channel})
+        worker.stop = stop
         try:
             while not stop.wait(POLL_S):
                 worker.drain(utc_now())

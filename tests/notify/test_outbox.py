@@ -291,3 +291,24 @@ def test_ntfy_self_hosted_stand_in_gets_the_alert_with_its_snapshot(make_setting
         assert "Reason: unknown_face" in query["message"][0]
         assert body[:2] == b"\xff\xd8"
         assert statuses(db, "notify:%") == ["sent"]
+
+
+def test_a_down_webhook_costs_one_try_per_pass_not_one_per_message(make_settings, db_of):
+    port = free_port()  # nobody listens
+    settings = make_settings(webhook_url=f"http://127.0.0.1:{port}/in", webhook_secret="k")
+    db = db_of(settings)
+    sender = started_sender(settings, db)
+    write_events(settings, [("access_granted", {})] * 20)
+    now = store.utc_now()
+    sender.drain(now)
+    tries = [r[0] for r in db.execute("SELECT attempts FROM outbox ORDER BY id")]
+    assert tries == [1] + [0] * 19  # the rest wait with the first, no try counted
+    assert outbox.due(db, "webhook", now + timedelta(seconds=4)) == []
+    with HttpReceiver() as hook:
+        sender.close()
+        settings = make_settings(webhook_url=f"http://127.0.0.1:{hook.port}/in", webhook_secret="k")
+        sender = started_sender(settings, db)
+        sender.drain(now + timedelta(seconds=5))
+        assert [hook.json(i)["kind"] for i in range(20)] == ["access_granted"] * 20
+        ids = [hook.json(i)["id"] for i in range(20)]
+        assert ids == [r[0] for r in db.execute("SELECT id FROM events ORDER BY ts, rowid")]
