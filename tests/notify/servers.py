@@ -159,10 +159,17 @@ class Mosquitto:
     With ``tls`` (files from :func:`make_tls_files`) the listener speaks MQTT over TLS.
     """
 
-    def __init__(self, tmp: Path, port: int | None = None, tls: dict | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        port: int | None = None,
+        tls: dict | None = None,
+        users: dict[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.tmp = tmp
         self.tls = tls
+        self.users = users  # name -> password; then anonymous clients are refused
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Mosquitto:
@@ -172,7 +179,7 @@ class Mosquitto:
         conf = self.tmp / f"mosquitto-{self.port}.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            f"allow_anonymous {'false' if self.users else 'true'}",
             "persistence false",
             f"user {getpass.getuser()}",  # run as root, mosquitto would drop to a user that
             # cannot read the test's key files
@@ -183,6 +190,16 @@ class Mosquitto:
                 f"certfile {self.tls['server.crt']}",
                 f"keyfile {self.tls['server.key']}",
             ]
+        if self.users:
+            passwords = self.tmp / f"mosquitto-{self.port}.passwd"
+            passwords.write_text("")
+            for name, password in self.users.items():
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", str(passwords), name, password],
+                    check=True,
+                    capture_output=True,
+                )
+            lines.append(f"password_file {passwords}")
         conf.write_text("\n".join(lines) + "\n")
         self.proc = subprocess.Popen(
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

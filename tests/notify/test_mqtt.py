@@ -221,3 +221,17 @@ def test_mqtts_refuses_a_broker_it_cannot_verify(tmp_path, make_settings, db_of)
             assert db.execute("SELECT status, attempts FROM outbox").fetchone() == ("pending", 0)
         finally:
             sender.close()
+
+
+def test_broker_credentials_from_the_url(tmp_path, make_settings, db_of):
+    with Mosquitto(tmp_path, users={"door": "s3cr#t"}) as broker:
+        wrong = mqtt_sender(make_settings, db_of, broker.port)[2]  # anonymous: refused
+        good_settings = make_settings(mqtt_url=f"mqtt://door:s3cr%23t@127.0.0.1:{broker.port}")
+        good = Sender(good_settings, db_of(good_settings), build_channels(good_settings))
+        try:
+            _wait(good.channels["mqtt"].ready)
+            assert not wrong.channels["mqtt"].ready()
+            assert "s3cr" not in good.channels["mqtt"].masked
+        finally:
+            good.close()
+            wrong.close()
