@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: run test api ui sync bench lint system-deps test-system-deps clean
+.PHONY: run test api ui sync notify bench lint system-deps test-system-deps clean
 
 $(PY):
 	./scripts/system_deps.sh run
@@ -33,6 +33,9 @@ ui: $(VENV)/.deps
 
 sync: $(VENV)/.deps
 	$(PY) -m sync $(ARGS)
+
+notify: $(VENV)/.deps
+	$(PY) -m notify $(ARGS)
 
 test: $(VENV)/.dev-deps
 	./scripts/system_deps.sh test
