@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import sqlite_utils
 from loguru import logger
@@ -37,12 +37,6 @@ def notify_channel_name(url: str) -> str:
 
 def is_people_channel(name: str) -> bool:
     return name.startswith("notify:")
-
-
-class EventChannel(Protocol):
-    name: str
-
-    def send(self, event: dict[str, Any]) -> None: ...
 
 
 def build_channels(settings: Settings) -> dict[str, Any]:
@@ -238,19 +232,23 @@ class Sender:
         self._publish_status(running=False)
 
     def _channel_loop(self, name: str, channel: Any, stop: threading.Event) -> None:
-        worker = Sender(self.s, open_db(self.s.db_path, migrate_schema=False), {name: channel})
-        worker.stop = stop
+        worker: Sender | None = None
         try:
             while not stop.wait(POLL_S):
-                worker.drain(utc_now())
-                tick = getattr(channel, "tick", None)
-                if tick is not None:
-                    try:
+                try:
+                    if worker is None:  # its own connection: sqlite3 ones are not for sharing
+                        db = open_db(self.s.db_path, migrate_schema=False)
+                        worker = Sender(self.s, db, {name: channel})
+                        worker.stop = stop
+                    worker.drain(utc_now())
+                    tick = getattr(channel, "tick", None)
+                    if tick is not None:
                         tick(utc_now())
-                    except Exception:
-                        logger.exception("{} tick failed", name)
+                except Exception:  # the store or a channel hiccup: the thread carries on
+                    logger.exception("{} pass failed; again in {} s", name, POLL_S)
         finally:
-            worker.db.conn.close()
+            if worker is not None:
+                worker.db.conn.close()
 
     def _publish_status(self, *, running: bool) -> None:
         try:
