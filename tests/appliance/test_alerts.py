@@ -2,6 +2,10 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPin
+
+from appliance import store
 from appliance.alerts import (
     AlertWatch,
     Streak,
@@ -9,6 +13,7 @@ from appliance.alerts import (
     disk_low,
     sync_failing,
 )
+from appliance.loop import Kiosk
 from appliance.settings import load_settings
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -106,3 +111,31 @@ def test_watch_sync_failing_when_it_never_succeeded_counts_from_the_first_error(
     assert w.check(1, T0 + timedelta(minutes=9), camera_ok=True, disk=None, sync_status=later) == []
     [alert] = w.check(2, T0 + timedelta(minutes=10), camera_ok=True, disk=None, sync_status=later)
     assert alert.kind == "sync_failing" and alert.details["last_success"] == "never"
+
+
+@pytest.mark.slow
+def test_the_kiosk_raises_unknown_streak_on_the_real_clip(tmp_path, engine, clip_path):
+    """Nobody enrolled: the clip's faces are unknown; with N = 1 each one is a streak."""
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        pin_factory="mock",
+        liveness="off",
+        alert_unknown_count=1,
+        alert_unknown_minutes=1,
+    )
+    kiosk = Kiosk(
+        settings,
+        source=str(clip_path),
+        once=True,
+        fast=True,
+        pin_factory=MockFactory(pin_class=MockPin),
+        engine=engine,
+        liveness=None,
+    )
+    assert kiosk.run() == 0
+    unknown = [o for o in kiosk.outcomes if o.reason == "unknown_face"]
+    assert unknown, "the clip shows a face nobody enrolled"
+    db = store.open_db(settings.db_path)
+    streaks = store.list_events(db, kinds=["unknown_streak"])
+    assert len(streaks) == len(unknown)
+    assert streaks[0]["reason"] == "unknown_face" and streaks[0]["details"]["count"] == 1
