@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: run test api ui sync bench lint system-deps test-system-deps clean
+.PHONY: run test api ui sync notify bench lint system-deps test-system-deps clean
 
 $(PY):
 	./scripts/system_deps.sh run
@@ -34,6 +34,9 @@ ui: $(VENV)/.deps
 sync: $(VENV)/.deps
 	$(PY) -m sync $(ARGS)
 
+notify: $(VENV)/.deps
+	$(PY) -m notify $(ARGS)
+
 test: $(VENV)/.dev-deps
 	./scripts/system_deps.sh test
 	$(PY) -m pytest $(ARGS)
@@ -45,6 +48,7 @@ bench: $(VENV)/.dev-deps
 	$(PY) scripts/bench_api.py
 	$(PY) scripts/bench_sync.py
 	$(PY) scripts/bench_erasure.py
+	$(PY) scripts/bench_notify.py
 
 lint: $(VENV)/.dev-deps
 	$(PY) -m ruff check .

@@ -202,6 +202,17 @@ def _schemas() -> dict[str, Any]:
         "Health": {"type": "object", "required": ["status"], "properties": {"status": STR}},
         "Me": {"type": "object", "required": ["name", "role"], "properties": {
             "name": STR, "role": {"type": "string", "enum": ["admin", "viewer"]}}},
+        "NotifyConfig": {"type": "object", "required": ["notify_urls", "notify_on", "outbox"],
+                         "properties": {"notify_urls": {"type": "array", "items": STR},
+                                        "notify_on": {"type": "array", "items": STR},
+                                        "webhook_url": _nullable(STR),
+                                        "mqtt_url": _nullable(STR), "outbox": OBJ}},
+        "NotifyRecent": {"type": "object", "required": ["items", "limit"],
+                         "properties": {"items": {"type": "array", "items": OBJ}, "limit": INT}},
+        "NotifyTest": {"type": "object", "required": ["results"], "properties": {
+            "results": {"type": "array", "items": {
+                "type": "object", "required": ["url", "ok", "answer"],
+                "properties": {"url": STR, "ok": BOOL, "answer": STR}}}}},
     }
 
 
@@ -367,6 +378,18 @@ def _paths() -> dict[str, Any]:
                      "content": {"image/jpeg": {"schema": {"type": "string",
                                                            "format": "binary"}}}}},
             errors=("404",))},
+        # notifications (admin only): secrets masked
+        f"{P}/notifications": {"get": _op(
+            "Notification, webhook and MQTT settings (masked) and outbox counts",
+            "notifications", {"200": _json("NotifyConfig")}, **admin)},
+        f"{P}/notifications/recent": {"get": _op(
+            "The latest sends and failures, newest first", "notifications",
+            {"200": _json("NotifyRecent")}, errors=("400",),
+            params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 500,
+                                     "default": 50})], **admin)},
+        f"{P}/notifications/test": {"post": _op(
+            "Send a test message to every notification URL; one answer per URL",
+            "notifications", {"200": _json("NotifyTest")}, **admin)},
     }
 
 

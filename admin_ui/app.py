@@ -1,4 +1,5 @@
-"""The Facegate console: sign-in, then the Door, People, Entry log, Schedules and Sync pages.
+"""The Facegate console: sign-in, then the Door, People, Entry log, Schedules, Sync (and, for
+admins, Notifications) pages.
 
 Run with ``python -m admin_ui`` or ``streamlit run admin_ui/app.py``. It reaches its data only
 through the admin API (``FACEGATE_UI_API_URL``); the token is kept in this browser session only.
@@ -86,6 +87,9 @@ def main() -> None:
         st.Page(VIEWS / "schedules.py", title="Schedules", icon=":material/calendar_month:"),
         st.Page(VIEWS / "sync.py", title="Sync", icon=":material/sync:"),
     ]
+    if st.session_state.get("role") == "admin":  # masked secrets all the same: admins only
+        pages.append(st.Page(VIEWS / "notifications.py", title="Notifications",
+                             icon=":material/notifications:"))
     page = st.navigation(pages)
     sidebar()
     page.run()

@@ -150,6 +150,18 @@ class AdminApi:
         # the API waits up to 3 s for the appliance to answer
         return self._json("POST", "/door/unlock", timeout=15.0)
 
+    # --- notifications (admin only) -----------------------------------------------------------
+
+    def notifications(self) -> dict[str, Any]:
+        return self._json("GET", "/notifications")
+
+    def notifications_recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._json("GET", "/notifications/recent", params={"limit": limit})["items"]
+
+    def notifications_test(self) -> list[dict[str, Any]]:
+        # one try per URL; an SMTP server may take several seconds to answer
+        return self._json("POST", "/notifications/test", timeout=60.0)["results"]
+
     # --- people and faces ----------------------------------------------------------------------
 
     def people(self, *, search: str | None = None, active: bool | None = None, limit: int = 50,

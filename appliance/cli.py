@@ -336,6 +336,13 @@ def cmd_events(args, settings) -> int:
     return EXIT_OK
 
 
+def cmd_notify_test(args, settings) -> int:
+    """Send a test notification to every configured URL and print what each answered."""
+    from notify.admin import print_test
+
+    return print_test(settings)
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -385,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=50, help="at most this many rows (50)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_events)
+
+    nt = sub.add_parser("notify-test", help="send a test message to every FACEGATE_NOTIFY_URLS")
+    nt.set_defaults(func=cmd_notify_test)
     return p
 
 

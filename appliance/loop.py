@@ -30,6 +30,7 @@ import numpy as np
 from loguru import logger
 
 from appliance import store
+from appliance.alerts import Alert, AlertWatch, disk_usage
 from appliance.camera import (
     IMAGE_SUFFIXES,
     CameraReader,
@@ -155,6 +156,7 @@ class Kiosk:
         self.outcomes: list[Outcome] = []  # every decision of this run (for --once summaries)
         self.started_at = store.to_iso(store.utc_now())
         self._housekeeper = threading.Thread(target=self._housekeep, name="housekeeper")
+        self.alerts = AlertWatch(settings)
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -306,6 +308,7 @@ class Kiosk:
             track_id=o.track_id,
             crop=o.crop,
         )
+        self._raise_alerts(self.alerts.on_decision(o.kind, o.reason, time.monotonic()))
         self.last_decision = {
             "ts": store.to_iso(store.utc_now()),
             "kind": o.kind,
@@ -318,6 +321,22 @@ class Kiosk:
 
     def _door_event(self, kind: str, fields: dict) -> None:
         self.writer.emit(kind, details=fields or None)
+
+    def _raise_alerts(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            self.writer.emit(alert.kind, reason=alert.reason, details=alert.details or None)
+
+    def _check_alerts(self, db) -> None:
+        """Camera, disk and sync conditions (appliance/alerts.py), from the housekeeper."""
+        self._raise_alerts(
+            self.alerts.check(
+                time.monotonic(),
+                store.utc_now(),
+                camera_ok=self.reader.healthy,
+                disk=disk_usage(self.s.data_dir),
+                sync_status=store.get_status(db, "sync"),
+            )
+        )
 
     # --- gallery -----------------------------------------------------------------------------
 
@@ -360,6 +379,7 @@ class Kiosk:
                     self._refresh_gallery(db)
                     self._run_commands(db)
                     self._publish_status(db=db)
+                    self._check_alerts(db)
                     if time.monotonic() - last_frame_write >= LIVE_VIEW_MIN_S:
                         self._write_live_view()
                         last_frame_write = time.monotonic()

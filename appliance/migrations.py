@@ -154,11 +154,45 @@ M003_EVENT_KIND_INDEX = """
 CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts);
 """
 
+# Notifications, webhooks and MQTT: the notify process declares its channels (and for each the
+# event kinds it sends, NULL = every kind) in outbox_channels; a trigger then adds one outbox row
+# per channel to every event inserted, inside the event's own transaction, so an event is never
+# written without its messages nor the reverse, whoever writes it. Only ids live here: erasing
+# an event leaves its outbox rows pointing at nothing, and notify drops them.
+M004_OUTBOX = """
+CREATE TABLE outbox_channels (
+    channel TEXT PRIMARY KEY,            -- notify (Apprise), webhook, mqtt
+    kinds TEXT,                          -- ',door_forced,camera_down,' or NULL for every kind
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',  -- pending, sending, sent, summarized, failed, dropped
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT NOT NULL,               -- UTC ISO-8601: not before (backoff, rate limit)
+    claimed_at TEXT,
+    sent_at TEXT,
+    last_error TEXT,
+    UNIQUE (event_id, channel)
+);
+CREATE INDEX outbox_due ON outbox(channel, next_at) WHERE status = 'pending';
+CREATE INDEX outbox_recent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
+CREATE TRIGGER events_outbox AFTER INSERT ON events BEGIN
+    INSERT OR IGNORE INTO outbox (event_id, channel, created_at, next_at)
+    SELECT NEW.id, c.channel, NEW.ts, NEW.ts FROM outbox_channels c
+    WHERE c.kinds IS NULL OR instr(c.kinds, ',' || NEW.kind || ',') > 0;
+END;
+"""
+
 #: The SQL scripts, in order; migration N is MIGRATIONS[N - 1].
 MIGRATIONS: list[str] = [
     M001_INITIAL,
     M002_SYNC_QUARANTINE,
     M003_EVENT_KIND_INDEX,
+    M004_OUTBOX,
 ]
 
 

@@ -17,6 +17,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: What is notified when FACEGATE_NOTIFY_ON is not set: the alarms, not the everyday decisions.
+DEFAULT_NOTIFY_ON = (
+    "door_forced", "door_held_open", "unknown_streak", "liveness_attack", "camera_down",
+    "disk_low", "sync_failing",
+)
+
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names it."""
@@ -128,6 +134,64 @@ class Settings(BaseSettings):
     sync_heartbeat_seconds: float = Field(60.0, gt=0, description="heartbeat every")
     sync_batch_size: int = Field(500, ge=1, le=5000, description="rows per push/pull page")
 
+    # --- alerts the door raises itself (each an event kind) -------------------------------------
+    alert_unknown_count: int = Field(
+        5, ge=0, description="unknown_streak after this many unknown faces (0 = off)..."
+    )
+    alert_unknown_minutes: float = Field(2.0, gt=0, description="...within this many minutes")
+    alert_liveness_count: int = Field(
+        3, ge=0, description="liveness_attack after this many liveness failures (0 = off)..."
+    )
+    alert_liveness_minutes: float = Field(10.0, gt=0, description="...within this many minutes")
+    alert_camera_down_seconds: float = Field(
+        60.0, gt=0, description="camera_down when no frame for this long"
+    )
+    alert_disk_free_percent: float = Field(
+        10.0, ge=0, lt=100, description="disk_low when the data folder's disk has less free"
+    )
+    alert_sync_failing_minutes: float = Field(
+        15.0, gt=0, description="sync_failing when sync has not succeeded for this long"
+    )
+
+    # --- notifications, webhook, MQTT (the notify process) -------------------------------------
+    notify_urls: SecretStr | None = Field(
+        None, description="Apprise URLs for people (mailtos://, twilio://, tgram://, ...), "
+        "separated by spaces or commas; unset = no notifications"
+    )
+    notify_on: str = Field(
+        ",".join(DEFAULT_NOTIFY_ON),
+        description="event kinds and alerts that are notified (comma-separated)",
+    )
+    notify_rate_limit: int = Field(
+        5, ge=1, description="notifications per kind per window; the rest become one summary"
+    )
+    notify_rate_window_minutes: float = Field(10.0, gt=0, description="the rate limit's window")
+    notify_retry_max_seconds: float = Field(
+        600.0, gt=0, description="longest wait between two tries of one message"
+    )
+    notify_give_up_hours: float = Field(
+        48.0, gt=0, description="a message still failing after this long is marked failed"
+    )
+    webhook_url: SecretStr | None = Field(
+        None, description="receives every event as signed JSON (POST); unset = off"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of the X-Facegate-Signature header"
+    )
+    mqtt_url: SecretStr | None = Field(
+        None, description="mqtt://user:pass@host:1883 or mqtts://...; unset = MQTT off"
+    )
+    mqtt_ca_file: Path | None = Field(
+        None, description="CA certificate of an mqtts:// broker (default: the system's CAs)"
+    )
+    mqtt_topic_prefix: str = Field("facegate", min_length=1, description="topics: PREFIX/DOOR/...")
+    mqtt_discovery_prefix: str = Field(
+        "homeassistant", description="Home Assistant discovery prefix (empty = no discovery)"
+    )
+    mqtt_allow_unlock: bool = Field(
+        False, description="let the Home Assistant lock entity unlock the door (off by default)"
+    )
+
     # --- logging -------------------------------------------------------------------------------
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field(
         "INFO", description="TRACE, DEBUG, INFO, SUCCESS, WARNING or ERROR"
@@ -144,6 +208,11 @@ class Settings(BaseSettings):
         "supabase_anon_key",
         "device_email",
         "device_password",
+        "notify_urls",
+        "webhook_url",
+        "webhook_secret",
+        "mqtt_url",
+        "mqtt_ca_file",
         mode="before",
     )
     @classmethod
@@ -167,6 +236,35 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("notify_on")
+    @classmethod
+    def _kinds_list(cls, value: str) -> str:
+        kinds = [k.strip() for k in value.replace(" ", ",").split(",") if k.strip()]
+        bad = [k for k in kinds if not k.replace("_", "").isalnum()]
+        if bad:
+            raise ValueError(f"not an event kind: {', '.join(bad)}")
+        return ",".join(kinds)
+
+    @field_validator("webhook_url", "mqtt_url")
+    @classmethod
+    def _url_scheme(cls, value, info):
+        if value is None:
+            return value
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        schemes = ("http://", "https://") if info.field_name == "webhook_url" else (
+            "mqtt://", "mqtts://")
+        if not text.lower().startswith(schemes):
+            raise ValueError(f"must start with {' or '.join(schemes)}")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_signed(self) -> Settings:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError(
+                "FACEGATE_WEBHOOK_URL needs FACEGATE_WEBHOOK_SECRET (receivers check the signature)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _votes_fit_window(self) -> Settings:
         if self.votes_needed > self.votes_window:
@@ -184,6 +282,18 @@ class Settings(BaseSettings):
             and self.device_email
             and self.device_password
         )
+
+    @property
+    def notify_kinds(self) -> list[str]:
+        return [k for k in self.notify_on.split(",") if k]
+
+    @property
+    def notify_url_list(self) -> list[str]:
+        """The Apprise URLs, one per entry (spaces, commas or newlines between them)."""
+        if not self.notify_urls:
+            return []
+        text = self.notify_urls.get_secret_value()
+        return [u for u in text.replace(",", " ").split() if u]
 
     # --- derived paths -------------------------------------------------------------------------
     @property

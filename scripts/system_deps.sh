@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian / Raspberry Pi OS packages Facegate needs, only those that are missing.
 #   system_deps.sh run    what the kiosk needs (Python venv support)
-#   system_deps.sh test   plus what the tests need (PostgreSQL server, Chromium)
+#   system_deps.sh test   plus what the tests need (PostgreSQL server, Chromium, Mosquitto)
 set -euo pipefail
 mode=${1:-run}
 
@@ -13,6 +13,7 @@ if [ "$mode" = test ]; then
   [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     || need+=(postgresql)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
