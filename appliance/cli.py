@@ -330,6 +330,54 @@ def cmd_events(args, settings) -> int:
     return EXIT_OK
 
 
+def cmd_backup(args, settings) -> int:
+    from appliance.backup import BackupError, backup
+
+    try:
+        info = backup(settings.db_path, Path(args.path))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(
+        f"backed up to {info.path} ({info.bytes} bytes, schema {info.schema_version}, "
+        f"{info.persons} person(s), {info.events} event(s))"
+    )
+    return EXIT_OK
+
+
+def cmd_restore(args, settings) -> int:
+    from appliance.backup import BackupError, restore
+
+    try:
+        info = restore(Path(args.path), settings.db_path)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(
+        f"restored {args.path} to {info.path} (schema {info.schema_version}, "
+        f"{info.persons} person(s), {info.events} event(s)); the previous store is kept as "
+        f"{info.path.name}.before-restore"
+    )
+    return EXIT_OK
+
+
+def cmd_prune(args, settings) -> int:
+    from appliance import retention, store
+
+    db = store.open_db(settings.db_path)
+    try:
+        report = retention.run_retention(db, settings, store.utc_now())
+    finally:
+        db.conn.close()
+    print(json.dumps(report.as_dict()) if args.json else _fmt_retention(report.as_dict()))
+    return EXIT_OK
+
+
+def _fmt_retention(r: dict[str, Any]) -> str:
+    lines = [f"{k.replace('_', ' '):22} {v}" for k, v in r.items()]
+    return "\n".join(lines)
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -379,6 +427,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=50, help="at most this many rows (50)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_events)
+
+    b = sub.add_parser("backup", help="consistent copy of the store (safe while the door runs)")
+    b.add_argument("path", help="backup file (or folder) to write")
+    b.set_defaults(func=cmd_backup)
+
+    rs = sub.add_parser("restore", help="put a backup back (the services must be stopped)")
+    rs.add_argument("path", help="backup file made by `backup`")
+    rs.set_defaults(func=cmd_restore)
+
+    pr = sub.add_parser("prune", help="apply the retention settings now (the door does it daily)")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=cmd_prune)
     return p
 
 

@@ -34,7 +34,8 @@ def configure_logging(settings: Settings) -> None:
             settings.log_file,
             level=settings.log_level,
             format=FORMAT,
-            rotation="10 MB",
-            retention=5,
+            rotation=f"{settings.log_rotate_mb} MB",
+            retention=settings.log_keep_files,
+            compression="gz",
             enqueue=True,
         )

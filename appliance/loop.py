@@ -9,6 +9,7 @@ to its safe state on every way out.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 from loguru import logger
 
-from appliance import store
+from appliance import retention, store
 from appliance.camera import (
     IMAGE_SUFFIXES,
     CameraReader,
@@ -42,6 +43,7 @@ from hardware.door import DoorController, DoorControllerError
 from hardware.pins import PinFactoryError
 
 HOUSEKEEPING_S = 0.5
+RETENTION_CHECK_S = 60.0  # is the daily retention job due? is the live frame stale?
 LIVE_VIEW_MIN_S = 0.25  # the annotated JPEG is replaced at most 4 times a second
 COMMAND_MAX_AGE_S = 30.0  # an unlock asked for longer ago than this is not carried out
 #: The store changed but could not be re-read for this long: stop letting anyone in, because
@@ -86,7 +88,7 @@ def check_source(spec: SourceSpec) -> None:
         if not glob.glob("/dev/video*"):
             raise SourceError(
                 f"no camera found (camera index {spec.target}, no /dev/video* device). Connect a "
-                "camera, or name a source: `make run ARGS=\"--source clip.mp4\"` or "
+                'camera, or name a source: `make run ARGS="--source clip.mp4"` or '
                 "`python -m appliance run --source clip.mp4` (a video file, a folder of images, "
                 "/dev/videoN or an rtsp:// URL), or set FACEGATE_CAMERA_SOURCE in .env"
             )
@@ -118,6 +120,7 @@ class Kiosk:
             settings.db_path,
             settings.door_name,
             snapshot_dir=settings.snapshot_dir if settings.store_event_snapshots else None,
+            min_free_mb=settings.min_free_mb,
         )
         self.slot = FrameSlot(keep_all=fast)
         self.reader = CameraReader(self.spec, self.slot, self.stop_event, fast=fast, once=once)
@@ -134,6 +137,7 @@ class Kiosk:
         self.last_decision: dict[str, Any] | None = None
         self.outcomes: list[Outcome] = []  # every decision of this run (for --once summaries)
         self.started_at = store.to_iso(store.utc_now())
+        self._lock_file = None
         self._housekeeper = threading.Thread(target=self._housekeep, name="housekeeper")
 
     # --- life cycle --------------------------------------------------------------------------
@@ -151,6 +155,7 @@ class Kiosk:
 
     def run(self) -> int:
         """Run until stopped (or the end of a finite source with ``once``); returns exit status."""
+        self._hold_kiosk_lock()
         self._refresh_gallery(self.db)  # unreadable at start: an empty gallery admits nobody
         self._swap_gallery()
         self.writer.start()
@@ -192,7 +197,20 @@ class Kiosk:
             self._publish_status(stopped=True)
             self.writer.close()
             self.db.conn.close()
+            if self._lock_file is not None:
+                self._lock_file.close()  # releases the lock
             logger.info("door {} stopped", self.s.door_name)
+
+    def _hold_kiosk_lock(self) -> None:
+        """Hold ``run/appliance.lock`` while running: `restore` refuses while it is held."""
+        from appliance.backup import KIOSK_LOCK
+
+        self.s.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.s.run_dir / KIOSK_LOCK, "a")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.warning("another kiosk holds {}: two doors on one store?", KIOSK_LOCK)
 
     # --- the frame loop ----------------------------------------------------------------------
 
@@ -313,6 +331,7 @@ class Kiosk:
     def _housekeep(self) -> None:
         db = None
         last_frame_write = 0.0
+        last_retention = -RETENTION_CHECK_S
         try:
             while not self.stop_event.wait(HOUSEKEEPING_S):
                 try:
@@ -324,6 +343,12 @@ class Kiosk:
                     if time.monotonic() - last_frame_write >= LIVE_VIEW_MIN_S:
                         self._write_live_view()
                         last_frame_write = time.monotonic()
+                    if time.monotonic() - last_retention >= RETENTION_CHECK_S:
+                        last_retention = time.monotonic()
+                        retention.maybe_run(db, self.s, store.utc_now())  # daily
+                        retention.prune_live_frame(
+                            self.s.run_dir, store.utc_now(), self.s.live_frame_keep_seconds
+                        )
                 except Exception:  # a housekeeping hiccup must not take the door down
                     logger.exception("housekeeping failed; retrying")
                     if self._gallery_error_since is None and db is None:

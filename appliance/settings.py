@@ -34,6 +34,20 @@ class Settings(BaseSettings):
     store_enrol_photos: bool = Field(False, description="keep enrolment photos (biometric data!)")
     store_event_snapshots: bool = Field(False, description="keep a JPEG face crop per decision")
 
+    # --- retention (a daily job deletes what is older) -----------------------------------------
+    events_keep_days: int = Field(
+        90, ge=0, description="delete entry-log events older than this, once synced (0 = keep)"
+    )
+    snapshots_keep_days: int = Field(
+        30, ge=0, description="delete event snapshots (face crops) older than this (0 = keep)"
+    )
+    live_frame_keep_seconds: int = Field(
+        300, ge=1, description="delete the live-view JPEG when it is older than this"
+    )
+    min_free_mb: int = Field(
+        500, ge=0, description="stop writing snapshots while the data disk has less free space"
+    )
+
     # --- camera and door identity --------------------------------------------------------------
     camera_source: str = Field(
         "0", description="camera index, /dev/videoN, rtsp:// or http:// URL, video file or folder"
@@ -108,10 +122,19 @@ class Settings(BaseSettings):
         "INFO", description="TRACE, DEBUG, INFO, SUCCESS, WARNING or ERROR"
     )
     log_file: Path | None = Field(None, description="also log to this file (rotated)")
+    log_rotate_mb: int = Field(10, ge=1, description="rotate the log file at this size")
+    log_keep_files: int = Field(5, ge=1, description="keep this many rotated (gzipped) log files")
 
     @field_validator(
-        "door_contact_pin", "exit_button_pin", "led_pin", "buzzer_pin", "log_file",
-        "supabase_url", "supabase_anon_key", "device_email", "device_password",
+        "door_contact_pin",
+        "exit_button_pin",
+        "led_pin",
+        "buzzer_pin",
+        "log_file",
+        "supabase_url",
+        "supabase_anon_key",
+        "device_email",
+        "device_password",
         mode="before",
     )
     @classmethod
@@ -142,7 +165,9 @@ class Settings(BaseSettings):
     @property
     def sync_configured(self) -> bool:
         return bool(
-            self.supabase_url and self.supabase_anon_key and self.device_email
+            self.supabase_url
+            and self.supabase_anon_key
+            and self.device_email
             and self.device_password
         )
 
