@@ -378,6 +378,12 @@ def _fmt_retention(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cmd_doctor(args, settings) -> int:
+    from appliance.doctor import main as doctor
+
+    return doctor(settings, json_out=args.json, camera_seconds=args.camera_seconds)
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -439,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prune", help="apply the retention settings now (the door does it daily)")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_prune)
+
+    d = sub.add_parser("doctor", help="self-check: camera, pins, store, clock, API, sync, units")
+    d.add_argument("--json", action="store_true")
+    d.add_argument(
+        "--camera-seconds", type=float, default=2.0, help="measure the camera's fps this long"
+    )
+    d.set_defaults(func=cmd_doctor)
     return p
 
 

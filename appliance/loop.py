@@ -35,6 +35,7 @@ from appliance.camera import (
 )
 from appliance.events import EventWriter
 from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
+from appliance.health import HealthSampler
 from appliance.liveness import LivenessCheck
 from appliance.match import Gallery, use_one_blas_thread
 from appliance.pipeline import FrameReport, Outcome, Pipeline
@@ -138,6 +139,8 @@ class Kiosk:
         self.outcomes: list[Outcome] = []  # every decision of this run (for --once summaries)
         self.started_at = store.to_iso(store.utc_now())
         self._lock_file = None
+        self._last_frame_at = None
+        self._health = HealthSampler(settings.data_dir)
         self._housekeeper = threading.Thread(target=self._housekeep, name="housekeeper")
 
     # --- life cycle --------------------------------------------------------------------------
@@ -231,6 +234,7 @@ class Kiosk:
                 if report.processed:
                     with self._fps_lock:
                         self._fps_times.append(time.monotonic())
+                        self._last_frame_at = store.utc_now()
                     with self._live_lock:
                         self._live = (frame.bgr, report)
                 for outcome in report.outcomes:
@@ -391,6 +395,7 @@ class Kiosk:
         now = time.monotonic()
         with self._fps_lock:
             recent = [t for t in self._fps_times if now - t <= 5.0]
+            last_frame_at = self._last_frame_at
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
         gallery = self.pipeline.gallery
         door = self.door.status() if self.door is not None else {}
@@ -401,6 +406,8 @@ class Kiosk:
             "camera_error": self.reader.last_error,
             "camera_source": str(self.spec.target),
             "fps": round(fps, 1),
+            "last_frame_at": store.to_iso(last_frame_at) if last_frame_at else None,
+            **self._health.get(),  # cpu_temp_c, disk_free_mb, throttled (Pi)
             "gallery_version": gallery.version,
             "gallery_persons": gallery.person_count,
             "gallery_faces": gallery.face_count,
