@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: run test api ui sync bench lint system-deps test-system-deps clean
+.PHONY: run test api ui sync bench lint system-deps test-system-deps clean test-docker
 
 $(PY):
 	./scripts/system_deps.sh run
@@ -44,6 +44,10 @@ bench: $(VENV)/.dev-deps
 	$(PY) scripts/bench_liveness.py
 	$(PY) scripts/bench_api.py
 	$(PY) scripts/bench_sync.py
+
+# builds the image with a private dockerd and checks identify + /health in containers (root)
+test-docker: $(VENV)/.deps
+	./scripts/test_docker.sh
 
 lint: $(VENV)/.dev-deps
 	$(PY) -m ruff check .
