@@ -180,9 +180,12 @@ def restore(backup_path: Path, db_path: Path) -> BackupInfo:
         raise BackupError(f"the restored copy fails the integrity check: {check}")
     if db_path.exists():
         # fold the WAL into the old file so the kept copy is whole, then set it aside
-        old = sqlite3.connect(str(db_path))
-        old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        old.close()
+        try:
+            old = sqlite3.connect(str(db_path))
+            old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            old.close()
+        except sqlite3.DatabaseError as exc:  # a broken store is what restores are for
+            logger.warning("the store being replaced is unreadable ({}); kept as it is", exc)
         os.replace(db_path, db_path.with_name(db_path.name + ".before-restore"))
     for suffix in ("-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)

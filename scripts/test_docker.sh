@@ -52,7 +52,7 @@ if [ -z "${BASE:-}" ]; then
   if [ ! -s "$CACHE/base.tar" ]; then
     command -v mmdebstrap >/dev/null || apt-get install -y -qq --no-install-recommends mmdebstrap
     mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
-      bookworm "$CACHE/base.tar.part" && mv "$CACHE/base.tar.part" "$CACHE/base.tar"
+      bookworm "$CACHE/base.partial.tar" && mv "$CACHE/base.partial.tar" "$CACHE/base.tar"
     step "base made with mmdebstrap"
   fi
   docker import "$CACHE/base.tar" "$BASE" >/dev/null

@@ -138,3 +138,15 @@ def test_cli_backup_and_restore(tmp_path, monkeypatch, capsys):
     assert "restored" in capsys.readouterr().out
     assert main(["restore", str(tmp_path / "missing.db")]) == 1
     assert "file not found" in capsys.readouterr().err
+
+
+def test_restore_replaces_a_corrupt_store(tmp_path):
+    live = tmp_path / "data" / "facegate.db"
+    db = store.open_db(live)
+    store.create_person(db, "Ada")
+    db.conn.commit()
+    db.conn.close()
+    saved = backup(live, tmp_path / "b.db")
+    live.write_bytes(b"SQLite format 3\0" + b"\xff" * 4096)  # the SD card ate it
+    assert restore(saved.path, live).persons == 1
+    assert (live.parent / "facegate.db.before-restore").read_bytes().startswith(b"SQLite")
