@@ -80,11 +80,11 @@ emu=(chroot "$DIR" /usr/bin/qemu-aarch64-static -cpu cortex-a72)
   -r /opt/facegate/requirements-nodeps.txt
 step "requirements installed in the arm64 root from the wheelhouse"
 
-# chroot's working directory is /: run from /opt/facegate so `-m appliance` finds the code
+# no binfmt_misc: every aarch64 binary (even /bin/sh) must be started through qemu explicitly
 run() {
-  chroot "$DIR" /bin/sh -c "cd /opt/facegate && exec /usr/bin/env \
-    PYTHONPATH=/opt/x/local/lib/python3.11/dist-packages FACEGATE_DATA_DIR=/var/lib/facegate \
-    HOME=/tmp /usr/bin/qemu-aarch64-static -cpu cortex-a72 /usr/bin/python3.11 -m appliance $*"
+  env PYTHONPATH=/opt/facegate:/opt/x/local/lib/python3.11/dist-packages \
+    FACEGATE_DATA_DIR=/var/lib/facegate HOME=/tmp \
+    chroot "$DIR" /usr/bin/qemu-aarch64-static -cpu cortex-a72 /usr/bin/python3.11 -m appliance "$@"
 }
 t0=$(date +%s)
 run enroll --name Barack_Obama /fixtures/barack_obama/obama.jpg /fixtures/barack_obama/obama2.jpg
