@@ -29,6 +29,8 @@ cleanup() {
   if [ -n "$D" ] && [ -f "$D/pid" ]; then
     kill "$(cat "$D/pid")" 2>/dev/null
     for _ in $(seq 50); do [ -e "$D/pid" ] || break; sleep 0.2; done
+    # dockerd leaves its network namespace mounted under the exec root
+    awk -v d="$D/" 'index($2, d) == 1 { print $2 }' /proc/mounts | xargs -r -n1 umount -l
     rm -rf "$D"
   fi
 }
