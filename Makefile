@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: run test api ui sync notify bench lint system-deps test-system-deps clean
+.PHONY: run test api ui sync notify bench lint system-deps test-system-deps clean test-docker test-pi
 
 $(PY):
 	./scripts/system_deps.sh run
@@ -49,6 +49,14 @@ bench: $(VENV)/.dev-deps
 	$(PY) scripts/bench_sync.py
 	$(PY) scripts/bench_erasure.py
 	$(PY) scripts/bench_notify.py
+
+# builds the image with a private dockerd and checks identify + /health in containers (root)
+test-docker: $(VENV)/.deps
+	./scripts/test_docker.sh
+
+# the Raspberry Pi path: aarch64 wheels, an arm64 root under qemu-user (Cortex-A72) (root)
+test-pi: $(VENV)/.deps
+	./scripts/test_pi.sh
 
 lint: $(VENV)/.dev-deps
 	$(PY) -m ruff check .

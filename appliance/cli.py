@@ -343,6 +343,60 @@ def cmd_notify_test(args, settings) -> int:
     return print_test(settings)
 
 
+def cmd_backup(args, settings) -> int:
+    from appliance.backup import BackupError, backup
+
+    try:
+        info = backup(settings.db_path, Path(args.path))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(
+        f"backed up to {info.path} ({info.bytes} bytes, schema {info.schema_version}, "
+        f"{info.persons} person(s), {info.events} event(s))"
+    )
+    return EXIT_OK
+
+
+def cmd_restore(args, settings) -> int:
+    from appliance.backup import BackupError, restore
+
+    try:
+        info = restore(Path(args.path), settings.db_path)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(
+        f"restored {args.path} to {info.path} (schema {info.schema_version}, "
+        f"{info.persons} person(s), {info.events} event(s)); the previous store is kept as "
+        f"{info.path.name}.before-restore"
+    )
+    return EXIT_OK
+
+
+def cmd_prune(args, settings) -> int:
+    from appliance import retention, store
+
+    db = store.open_db(settings.db_path)
+    try:
+        report = retention.run_retention(db, settings, store.utc_now())
+    finally:
+        db.conn.close()
+    print(json.dumps(report.as_dict()) if args.json else _fmt_retention(report.as_dict()))
+    return EXIT_OK
+
+
+def _fmt_retention(r: dict[str, Any]) -> str:
+    lines = [f"{k.replace('_', ' '):22} {v}" for k, v in r.items()]
+    return "\n".join(lines)
+
+
+def cmd_doctor(args, settings) -> int:
+    from appliance.doctor import main as doctor
+
+    return doctor(settings, json_out=args.json, camera_seconds=args.camera_seconds)
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -395,6 +449,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     nt = sub.add_parser("notify-test", help="send a test message to every FACEGATE_NOTIFY_URLS")
     nt.set_defaults(func=cmd_notify_test)
+
+    b = sub.add_parser("backup", help="consistent copy of the store (safe while the door runs)")
+    b.add_argument("path", help="backup file (or folder) to write")
+    b.set_defaults(func=cmd_backup)
+
+    rs = sub.add_parser("restore", help="put a backup back (the services must be stopped)")
+    rs.add_argument("path", help="backup file made by `backup`")
+    rs.set_defaults(func=cmd_restore)
+
+    pr = sub.add_parser("prune", help="apply the retention settings now (the door does it daily)")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=cmd_prune)
+
+    d = sub.add_parser("doctor", help="self-check: camera, pins, store, clock, API, sync, units")
+    d.add_argument("--json", action="store_true")
+    d.add_argument(
+        "--camera-seconds", type=float, default=2.0, help="measure the camera's fps this long"
+    )
+    d.set_defaults(func=cmd_doctor)
     return p
 
 

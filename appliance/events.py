@@ -23,13 +23,21 @@ from appliance.private import write_private
 
 class EventWriter(threading.Thread):
     def __init__(
-        self, db_path: Path, door: str, *, snapshot_dir: Path | None = None, batch: int = 100
+        self,
+        db_path: Path,
+        door: str,
+        *,
+        snapshot_dir: Path | None = None,
+        batch: int = 100,
+        min_free_mb: int = 0,
     ) -> None:
         super().__init__(name="event-writer", daemon=True)
         self.db_path = db_path
         self.door = door
         self.snapshot_dir = snapshot_dir
         self.batch = batch
+        self.min_free_mb = min_free_mb
+        self.snapshots_paused = False  # the disk fell under min_free_mb: no more face crops
         self._q: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._pending: list[dict[str, Any]] = []
         self.written = 0
@@ -60,6 +68,8 @@ class EventWriter(threading.Thread):
         crop = event.pop("_crop", None)
         if crop is None or self.snapshot_dir is None:
             return
+        if not self._room_for_snapshot():
+            return
         try:
             ok, jpg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
             if ok:  # a face: owner-only, like the store
@@ -67,6 +77,35 @@ class EventWriter(threading.Thread):
                 event["snapshot_path"] = str(path)
         except (OSError, cv2.error) as exc:  # a snapshot is optional; the event is not
             logger.warning("snapshot for event {} not saved: {}", event["id"], exc)
+
+    def _room_for_snapshot(self) -> bool:
+        """False while the disk is under ``min_free_mb``; the first time, an event says so."""
+        from appliance.retention import disk_free_mb, snapshots_allowed
+
+        try:
+            free = disk_free_mb(self.snapshot_dir or self.db_path.parent)
+        except OSError:
+            return True  # cannot tell: let the write itself fail (it is optional)
+        allowed = snapshots_allowed(free, self.min_free_mb)
+        if not allowed and not self.snapshots_paused:
+            self.snapshots_paused = True
+            logger.bind(free_mb=round(free), min_free_mb=self.min_free_mb).warning(
+                "disk nearly full: snapshots stop until space is freed; decisions go on"
+            )
+            self._pending.append(
+                {
+                    "id": store.new_id(),
+                    "ts": store.to_iso(store.utc_now()),
+                    "door": self.door,
+                    "kind": "snapshots_paused",
+                    "reason": "disk_low",
+                    "details": {"free_mb": round(free), "min_free_mb": self.min_free_mb},
+                }
+            )
+        elif allowed and self.snapshots_paused:
+            self.snapshots_paused = False
+            logger.bind(free_mb=round(free)).info("disk has room again: snapshots resume")
+        return allowed
 
     def _take(self, item: dict[str, Any] | None) -> bool:
         """Move one queued item to the pending batch; False for the stop marker."""

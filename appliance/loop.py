@@ -16,6 +16,7 @@ camera reader is alive and reconnecting; a hung loop stops petting and systemd k
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import signal
@@ -29,7 +30,7 @@ import cv2
 import numpy as np
 from loguru import logger
 
-from appliance import store
+from appliance import retention, store
 from appliance.alerts import Alert, AlertWatch, disk_usage
 from appliance.camera import (
     IMAGE_SUFFIXES,
@@ -41,6 +42,7 @@ from appliance.camera import (
 )
 from appliance.events import EventWriter
 from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
+from appliance.health import HealthSampler
 from appliance.liveness import LivenessCheck
 from appliance.match import Gallery, use_one_blas_thread
 from appliance.pipeline import FrameReport, Outcome, Pipeline
@@ -51,6 +53,7 @@ from hardware.door import DoorController, DoorControllerError
 from hardware.pins import PinFactoryError
 
 HOUSEKEEPING_S = 0.5
+RETENTION_CHECK_S = 60.0  # is the daily retention job due? is the live frame stale?
 LIVE_VIEW_MIN_S = 0.25  # the annotated JPEG is replaced at most 4 times a second
 COMMAND_MAX_AGE_S = 30.0  # an unlock asked for longer ago than this is not carried out
 #: The store changed but could not be re-read for this long: stop letting anyone in, because
@@ -122,6 +125,7 @@ class Kiosk:
             settings.db_path,
             settings.door_name,
             snapshot_dir=settings.snapshot_dir if settings.store_event_snapshots else None,
+            min_free_mb=settings.min_free_mb,
         )
         # The door first: the relay is driven safe (whatever a killed predecessor left on the
         # pin) and the contact and exit button work before anything slow or fallible happens.
@@ -155,6 +159,9 @@ class Kiosk:
         self.last_decision: dict[str, Any] | None = None
         self.outcomes: list[Outcome] = []  # every decision of this run (for --once summaries)
         self.started_at = store.to_iso(store.utc_now())
+        self._lock_file = None
+        self._last_frame_at = None
+        self._health = HealthSampler(settings.data_dir)
         self._housekeeper = threading.Thread(target=self._housekeep, name="housekeeper")
         self.alerts = AlertWatch(settings)
 
@@ -183,6 +190,7 @@ class Kiosk:
 
     def run(self) -> int:
         """Run until stopped (or the end of a finite source with ``once``); returns exit status."""
+        self._hold_kiosk_lock()
         try:
             self._refresh_gallery(self.db)  # unreadable at start: an empty gallery admits nobody
             self._swap_gallery()
@@ -228,7 +236,20 @@ class Kiosk:
                 self.writer.close()
             self.db.conn.close()
             self.notifier.close()
+            if self._lock_file is not None:
+                self._lock_file.close()  # releases the lock
             logger.info("door {} stopped", self.s.door_name)
+
+    def _hold_kiosk_lock(self) -> None:
+        """Hold ``run/appliance.lock`` while running: `restore` refuses while it is held."""
+        from appliance.backup import KIOSK_LOCK
+
+        self.s.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.s.run_dir / KIOSK_LOCK, "a")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.warning("another kiosk holds {}: two doors on one store?", KIOSK_LOCK)
 
     # --- the frame loop ----------------------------------------------------------------------
 
@@ -251,6 +272,7 @@ class Kiosk:
                 if report.processed:
                     with self._fps_lock:
                         self._fps_times.append(time.monotonic())
+                        self._last_frame_at = store.utc_now()
                     with self._live_lock:
                         self._live = (frame.bgr, report)
                 for outcome in report.outcomes:
@@ -371,6 +393,7 @@ class Kiosk:
     def _housekeep(self) -> None:
         db = None
         last_frame_write = 0.0
+        last_retention = -RETENTION_CHECK_S
         try:
             while not self.stop_event.wait(HOUSEKEEPING_S):
                 try:
@@ -383,6 +406,12 @@ class Kiosk:
                     if time.monotonic() - last_frame_write >= LIVE_VIEW_MIN_S:
                         self._write_live_view()
                         last_frame_write = time.monotonic()
+                    if time.monotonic() - last_retention >= RETENTION_CHECK_S:
+                        last_retention = time.monotonic()
+                        retention.maybe_run(db, self.s, store.utc_now())  # daily
+                        retention.prune_live_frame(
+                            self.s.run_dir, store.utc_now(), self.s.live_frame_keep_seconds
+                        )
                 except Exception:  # a housekeeping hiccup must not take the door down
                     logger.exception("housekeeping failed; retrying")
                     if self._gallery_error_since is None and db is None:
@@ -425,6 +454,7 @@ class Kiosk:
         now = time.monotonic()
         with self._fps_lock:
             recent = [t for t in self._fps_times if now - t <= 5.0]
+            last_frame_at = self._last_frame_at
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
         gallery = self.pipeline.gallery
         door = self.door.status() if self.door is not None else {}
@@ -435,6 +465,8 @@ class Kiosk:
             "camera_error": self.reader.last_error,
             "camera_source": self.spec.shown,
             "fps": round(fps, 1),
+            "last_frame_at": store.to_iso(last_frame_at) if last_frame_at else None,
+            **self._health.get(),  # cpu_temp_c, disk_free_mb, throttled (Pi)
             "gallery_version": gallery.version,
             "gallery_persons": gallery.person_count,
             "gallery_faces": gallery.face_count,

@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     store_enrol_photos: bool = Field(False, description="keep enrolment photos (biometric data!)")
     store_event_snapshots: bool = Field(False, description="keep a JPEG face crop per decision")
 
+    # --- retention (a daily job deletes what is older) -----------------------------------------
+    events_keep_days: int = Field(
+        90, ge=0, description="delete entry-log events older than this, once synced (0 = keep)"
+    )
+    snapshots_keep_days: int = Field(
+        30, ge=0, description="delete event snapshots (face crops) older than this (0 = keep)"
+    )
+    live_frame_keep_seconds: int = Field(
+        300, ge=1, description="delete the live-view JPEG when it is older than this"
+    )
+    min_free_mb: int = Field(
+        500, ge=0, description="stop writing snapshots while the data disk has less free space"
+    )
+
     # --- camera and door identity --------------------------------------------------------------
     camera_source: str = Field(
         "0", description="camera index, /dev/videoN, rtsp:// or http:// URL, video file or folder"
@@ -197,6 +211,8 @@ class Settings(BaseSettings):
         "INFO", description="TRACE, DEBUG, INFO, SUCCESS, WARNING or ERROR"
     )
     log_file: Path | None = Field(None, description="also log to this file (rotated)")
+    log_rotate_mb: int = Field(10, ge=1, description="rotate the log file at this size")
+    log_keep_files: int = Field(5, ge=1, description="keep this many rotated (gzipped) log files")
 
     @field_validator(
         "door_contact_pin",
