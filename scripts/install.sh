@@ -10,7 +10,7 @@
 #   - /opt/facegate: the code, owned by root, read-only to the services; /opt/facegate/.venv
 #   - /var/lib/facegate (0700 facegate): the store, snapshots, run files -- kept on upgrade
 #   - /etc/facegate/facegate.env (0600 root) from .env.example when absent -- never overwritten
-#   - /etc/systemd/system: facegate-{appliance,api,sync,ui}.service and facegate.target
+#   - /etc/systemd/system: facegate-{appliance,api,sync,notify,ui}.service and facegate.target
 #   - /usr/local/bin/facegate: `facegate enroll ...`, `facegate doctor` as the facegate user
 #
 # Options:
@@ -173,7 +173,7 @@ else
 fi
 
 # --- enable and start ------------------------------------------------------------------------
-units=(facegate-appliance.service facegate-api.service facegate-sync.service
+units=(facegate-appliance.service facegate-api.service facegate-sync.service facegate-notify.service
        facegate-ui.service facegate.target)
 if [ "$LIVE" = 1 ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload

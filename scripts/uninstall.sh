@@ -16,7 +16,7 @@ done
 ROOT=$(cd "$ROOT" && pwd)
 R=${ROOT%/}
 [ "$(id -u)" -eq 0 ] || { echo "uninstall.sh must run as root" >&2; exit 1; }
-units=(facegate-appliance.service facegate-api.service facegate-sync.service
+units=(facegate-appliance.service facegate-api.service facegate-sync.service facegate-notify.service
        facegate-ui.service facegate.target)
 if [ "$ROOT" = / ] && [ -d /run/systemd/system ]; then
   systemctl disable --now --quiet "${units[@]}" || true
