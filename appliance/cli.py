@@ -278,9 +278,15 @@ def _num(x: float | None) -> str:
 
 
 def cmd_run(args, settings) -> int:
+    from appliance import instance_lock
     from appliance.camera import SourceError
     from appliance.loop import Kiosk
 
+    try:  # first of all, before the models load: one kiosk per data folder
+        held = instance_lock.acquire(settings.data_dir)  # noqa: F841 - held until we exit
+    except instance_lock.DataFolderBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     try:
         kiosk = Kiosk(settings, source=args.source, fast=args.fast, once=args.once)
     except SourceError as exc:
