@@ -350,7 +350,10 @@ def _paths() -> dict[str, Any]:
             "Read an event", "events", {"200": _json("Event")}, errors=("404",), params=[eid])},
         f"{P}/events/{{event_id}}/snapshot": {"get": _op(
             "The face snapshot stored with an event", "events",
-            {"200": {"description": "JPEG",
+            {"200": {"description": "JPEG; the X-Frame-Time header says when the appliance "
+                                    "took it (UTC, ISO 8601)",
+                     "headers": {"X-Frame-Time": {"schema": {"type": "string",
+                                                             "format": "date-time"}}},
                      "content": {"image/jpeg": {"schema": {"type": "string",
                                                            "format": "binary"}}}}},
             errors=("404",), params=[eid])},
@@ -363,7 +366,10 @@ def _paths() -> dict[str, Any]:
             errors=("502", "504"), **admin)},
         f"{P}/door/frame": {"get": _op(
             "The latest annotated camera frame", "door",
-            {"200": {"description": "JPEG",
+            {"200": {"description": "JPEG; the X-Frame-Time header says when the appliance "
+                                    "took it (UTC, ISO 8601)",
+                     "headers": {"X-Frame-Time": {"schema": {"type": "string",
+                                                             "format": "date-time"}}},
                      "content": {"image/jpeg": {"schema": {"type": "string",
                                                            "format": "binary"}}}}},
             errors=("404",))},

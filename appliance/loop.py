@@ -408,23 +408,31 @@ class Kiosk:
         for (top, right, bottom, left), label, state in report.labels:
             colour = (0, 200, 0) if state else (0, 0, 230) if state is False else (0, 200, 230)
             cv2.rectangle(img, (left, top), (right, bottom), colour, 2)
-            cv2.putText(
-                img,
-                label,
-                (left, max(12, top - 6)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.5,
-                colour,
-                1,
-                cv2.LINE_AA,
-            )
+            _draw_label(img, label, left, top, colour)
         ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             return
         self.s.run_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.s.run_dir / "latest.jpg.tmp"
         tmp.write_bytes(jpg.tobytes())
+        # when the frame was taken (give or take one housekeeping round), so that the console
+        # shows its real age; written first, so a frame is never older than its stamp says
+        meta = self.s.run_dir / "latest.json.tmp"
+        meta.write_text(json.dumps({"ts": store.to_iso(store.utc_now()), "pid": os.getpid()}))
+        os.replace(meta, self.s.run_dir / "latest.json")
         os.replace(tmp, self.s.run_dir / "latest.jpg")  # readers never see half a JPEG
+
+
+def _draw_label(img: np.ndarray, label: str, left: int, top: int, colour: tuple) -> None:
+    """The name on a filled tag above the box: readable on any background, at any distance."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = max(0.6, img.shape[1] / 900)  # the same size on screen, whatever the resolution
+    thick = max(1, round(scale * 1.5))
+    (w, h), base = cv2.getTextSize(label, font, scale, thick)
+    y0 = max(0, top - h - base - 6)
+    cv2.rectangle(img, (left - 1, y0), (left + w + 8, y0 + h + base + 6), colour, cv2.FILLED)
+    ink = (0, 0, 0) if sum(colour) > 300 else (255, 255, 255)
+    cv2.putText(img, label, (left + 4, y0 + h + 3), font, scale, ink, thick, cv2.LINE_AA)
 
 
 def summary(outcomes: list[Outcome]) -> str:

@@ -236,7 +236,7 @@ def faces_tab(client: AdminApi, person: dict[str, Any]) -> None:
         quality = face.get("quality")
         # the API's "quality" is the face's sharpness (variance of the Laplacian)
         cols[1].markdown(f"sharpness {quality:.0f}" if quality is not None else "sharpness —")
-        cols[2].markdown(f"added {ui.local_time(face.get('created_at'), '%d %b %Y %H:%M')}")
+        cols[2].markdown(f"added {ui.local_time(face.get('created_at'), '%Y-%m-%d %H:%M')}")
         if ui.is_admin() and cols[3].button("Delete", key=f"del_face_{face['id']}",
                                             icon=":material/delete:"):
             try:

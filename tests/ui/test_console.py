@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appliance import store
 from tests.ui.conftest import APP, PAGES, ConsoleApi, free_port, open_page, sign_in
 
 
@@ -140,15 +142,43 @@ def test_deleting_a_person_says_the_faces_go_too(ui_env: ConsoleApi, people_dir:
     assert ui_env.person_named("Lin Delete") is None
 
 
+@pytest.fixture
+def fresh_status(ui_env: ConsoleApi) -> Iterator[None]:
+    """A status row as a running appliance writes it (fresh), put back as it was afterwards."""
+    db = store.open_db(ui_env.settings.db_path)
+    saved = store.get_status(db, "appliance")
+    store.put_status(db, "appliance", {"running": True, "locked": True, "camera_ok": True,
+                                       "gallery_persons": 0, "simulated": True})
+    try:
+        yield
+    finally:
+        if saved:
+            store.put_status(db, "appliance", {k: v for k, v in saved.items()
+                                               if k != "updated_at"})
+        db.conn.close()
+
+
 def test_unlock_asks_first_and_says_when_the_appliance_does_not_answer(
-        ui_env: ConsoleApi) -> None:
+        ui_env: ConsoleApi, fresh_status: None) -> None:
     at = sign_in(ui_env.admin_token)
+    said = texts(at)
+    # the start-up warnings that matter are repeated on the Door page
+    assert "Nobody is enrolled" in said and "Simulated door" in said
     button(at, "Unlock now…").click()
     at.run()
     assert "Unlock the door now?" in texts(at)
     button(at, "Yes, unlock").click()
     at.run(timeout=30)
-    assert "did not answer" in texts(at)  # no appliance running: nothing opened
+    assert "did not answer" in texts(at)  # the status row is there, no appliance answers
+
+
+def test_no_unlock_while_the_kiosk_is_not_running(ui_env: ConsoleApi, kit_entered: dict) -> None:
+    at = sign_in(ui_env.admin_token)  # the appliance ran (for Kit) and has stopped since
+    said = texts(at)
+    assert "Appliance **offline**" in said
+    assert button(at, "Unlock now…").disabled
+    assert "unavailable while the kiosk is not running" in said
+    assert "Locked" not in [m.value for m in at.metric]  # a stopped kiosk's lock is not known
 
 
 def test_a_schedule_is_created_from_the_table(ui_env: ConsoleApi) -> None:
@@ -186,6 +216,7 @@ def test_api_down_says_so_and_recovers(ui_env: ConsoleApi,
     for page in PAGES:
         open_page(at, page)
         assert "The admin API is not reachable" in texts(at), page
+        assert at.title, f"{page}: the page keeps its title"
     monkeypatch.setenv("FACEGATE_UI_API_URL", ui_env.url)
     open_page(at, "Sync")
     assert "not reachable" not in texts(at)
