@@ -66,7 +66,10 @@ def test_identify_json(env, probes_dir):
         "identify", str(probes_dir / "two_faces__kit_harington_rose_leslie.jpg"), "--json", env=env
     )
     assert r.returncode == 0, r.stderr
-    faces = json.loads(r.stdout)["faces"]
+    out = json.loads(r.stdout)
+    # a still photo says nothing about liveness: the door may refuse what this grants
+    assert out["liveness_judged"] is False and "not judged from one photo" in out["note"]
+    faces = out["faces"]
     assert sorted(f["person_name"] for f in faces) == ["kit_harington", "rose_leslie"]
     for f in faces:
         assert set(f) == {
@@ -102,7 +105,14 @@ def test_identify_photo_without_face_gives_empty_list(env, tmp_path):
     path = tmp_path / "wall.png"
     Image.fromarray(np.full((200, 300, 3), 180, np.uint8)).save(path)
     r = run_cli("identify", str(path), "--json", env=env)
-    assert r.returncode == 0 and json.loads(r.stdout) == {"faces": []}
+    assert r.returncode == 0 and json.loads(r.stdout)["faces"] == []
+
+
+def test_identify_table_says_liveness_is_not_judged(env, probes_dir):
+    r = run_cli("identify", str(probes_dir / "kit_harington__1.jpg"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "access_granted" in r.stdout
+    assert "liveness is not judged from one photo" in r.stdout
 
 
 def test_persons_remove_deletes_faces(env):
