@@ -252,13 +252,10 @@ def cmd_identify(args, settings) -> int:
             }
         )
     # a still cannot show a live person: the door's liveness check may refuse what this grants
-    liveness_note = (
-        "liveness is not judged from one photo: at the door "
-        + (
-            f"the liveness check ({settings.liveness}) may still refuse this face"
-            if settings.liveness != "off"
-            else "liveness is off (FACEGATE_LIVENESS=off)"
-        )
+    liveness_note = "liveness is not judged from one photo: at the door " + (
+        f"the liveness check ({settings.liveness}) may still refuse this face"
+        if settings.liveness != "off"
+        else "liveness is off (FACEGATE_LIVENESS=off)"
     )
     if args.json:
         print(json.dumps({"faces": faces, "liveness_judged": False, "note": liveness_note}))
