@@ -20,7 +20,7 @@ P = "/api/v1"
 #: load the face models in every API process at start-up).
 PHOTO_REFUSALS = (
     "not_an_image", "too_large", "decompression_bomb", "no_face", "several_faces",
-    "face_too_small", "face_too_blurry", "matches_other_person",
+    "face_too_small", "face_too_blurry", "matches_other_person", "duplicate",
 )
 JSON = "application/json"
 
@@ -304,7 +304,9 @@ def _paths() -> dict[str, Any]:
                        errors=("404",), params=[pid]),
             "post": _op(
                 "Enrol photos (multipart, field 'photos', repeatable)", "faces",
-                {"201": _json("EnrolResult", "At least one photo enrolled; per-file results")},
+                {"201": _json("EnrolResult", "At least one photo enrolled; per-file results"),
+                 "200": _json("EnrolResult", "Nothing new: the person already has these photos "
+                                             "(code 'duplicate'); per-file results")},
                 errors=("400", "404", "409", "413", "415", "422"), params=[pid], body={
                     "required": True,
                     "content": {"multipart/form-data": {"schema": {

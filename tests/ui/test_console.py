@@ -84,6 +84,22 @@ def test_adding_a_person_with_a_fixture_photo_enrols_a_face(ui_env: ConsoleApi,
     assert person is not None and person["face_count"] == 1
 
 
+def test_adding_a_person_whose_photos_are_all_refused_adds_nobody(ui_env: ConsoleApi,
+                                                                    probes_dir: Path) -> None:
+    at = open_page(sign_in(ui_env.admin_token), "People")
+    next(t for t in at.text_input if t.label == "Name").input("Group Photo")
+    two = probes_dir / "two_faces__two_people.jpg"
+    at.get("file_uploader")[0].set_value([(two.name, two.read_bytes(), "image/jpeg")])
+    button(at, "Add person").click()
+    at.run()
+    assert not at.exception, at.exception
+    said = texts(at)
+    assert "**Group Photo** was not added: no photo was accepted" in said
+    assert f"**{two.name}** — refused: more than one face found" in said
+    assert "**Group Photo** added." not in said
+    assert ui_env.person_named("Group Photo") is None  # the CLI's rule: nobody faceless
+
+
 def test_a_refused_photo_shows_its_reason(ui_env: ConsoleApi, kit_entered: dict,
                                           probes_dir: Path) -> None:
     at = open_page(sign_in(ui_env.admin_token), "People")
