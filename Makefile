@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: run test api ui sync bench lint system-deps test-system-deps clean
+.PHONY: run demo test api ui sync bench lint system-deps test-system-deps clean
 
 $(PY):
 	./scripts/system_deps.sh run
@@ -24,6 +24,10 @@ $(VENV)/.dev-deps: $(VENV)/.deps requirements-dev.txt
 
 run: $(VENV)/.deps
 	$(PY) -m appliance run $(ARGS)
+
+# enrol the fixture people, make an admin token, start API + kiosk (fixture clip) + console
+demo: $(VENV)/.deps
+	$(PY) scripts/demo.py $(ARGS)
 
 api: $(VENV)/.deps
 	$(PY) -m admin_api $(ARGS)
