@@ -82,6 +82,12 @@ def check_source(spec: SourceSpec) -> None:
         p.suffix.lower() in IMAGE_SUFFIXES for p in Path(str(spec.target)).iterdir()
     ):
         raise SourceError(f"the folder {spec.target} holds no images (.jpg, .png, ...)")
+    if spec.kind == "camera" and isinstance(spec.target, str) and not Path(spec.target).exists():
+        found = ", ".join(sorted(glob.glob("/dev/video*"))) or "none"
+        raise SourceError(
+            f"no camera at {spec.target}: no such device (cameras on this machine: {found}); "
+            "check the cable, or name another source with --source or FACEGATE_CAMERA_SOURCE"
+        )
     if spec.kind == "camera" and isinstance(spec.target, int):
         if not glob.glob("/dev/video*"):
             raise SourceError(
@@ -254,8 +260,8 @@ class Kiosk:
     def _act(self, o: Outcome) -> None:
         """Open the door (or signal a denial) and log the decision."""
         assert self.door is not None
-        if o.granted:
-            self.door.grant(o.person_id)
+        if o.granted:  # the log names the person, not only their uuid
+            self.door.grant(f"{o.person_name} ({o.person_id})" if o.person_name else o.person_id)
         else:
             self.door.deny()
         self.outcomes.append(o)

@@ -262,11 +262,16 @@ def test_run_on_a_machine_without_camera(empty_env):
 
 
 def test_run_refuses_a_file_that_is_not_a_video(empty_env, tmp_path):
-    notes = tmp_path / "notes.txt"
+    notes = tmp_path / "notes.mp4"
     notes.write_text("hello")
     r = run_cli("run", "--source", str(notes), "--once", env=empty_env)
     assert r.returncode == 2 and "not a video file" in r.stderr
-    empty = tmp_path / "empty"
+    assert "moov atom" not in r.stderr  # ffmpeg's own noise is not printed: ours says it all
+    r = run_cli("run", "--source", str(tmp_path / "nope.mp4"), env=empty_env)
+    assert r.returncode == 2 and "nope.mp4: file not found" in r.stderr
+    r = run_cli("run", "--source", "/dev/video-facegate-missing", env=empty_env)
+    assert r.returncode == 2 and "no such device" in r.stderr  # at once, as for index 0
+    empty = tmp_path / "no_images"  # (tmp_path / "empty" is the data folder)
     empty.mkdir()
     r = run_cli("run", "--source", str(empty), "--once", env=empty_env)
     assert r.returncode == 2 and "holds no images" in r.stderr
