@@ -270,7 +270,12 @@ def _paths() -> dict[str, Any]:
     pid, sid, eid, fid = _path("person_id"), _path("schedule_id"), _path("event_id"), _path(
         "face_id")
     admin = {"role": "admin"}
+    index = {"get": _op("Where to go: the console, this document, the health check (no token)",
+                        "system", {"200": {"description": "links", "content": {JSON: {
+                            "schema": OBJ}}}}, role=None)}
     return {
+        "/": index,
+        f"{P}/": index,
         f"{P}/health": {"get": _op("Liveness check (no token)", "system",
                                    {"200": _json("Health")}, role=None)},
         f"{P}/me": {"get": _op("The calling token's name and role", "system",
