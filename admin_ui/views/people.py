@@ -63,8 +63,8 @@ def _validity(person: dict[str, Any]) -> str:
     if not start and not end:
         return "always"
     if start and end:
-        return f"{start:%d %b %Y} – {end:%d %b %Y}"
-    return f"from {start:%d %b %Y}" if start else f"until {end:%d %b %Y}"
+        return f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
+    return f"from {start:%Y-%m-%d}" if start else f"until {end:%Y-%m-%d}"
 
 
 # --- per-photo results ------------------------------------------------------------------------
@@ -126,9 +126,9 @@ def add_person(client: AdminApi, schedules: list[dict[str, Any]]) -> None:
             name = a.text_input("Name", max_chars=200)
             external_id = b.text_input("Employee or badge number (optional)", max_chars=200)
             c, d, e = st.columns(3)
-            valid_from = c.date_input("Valid from (optional)", value=None, format="DD/MM/YYYY")
+            valid_from = c.date_input("Valid from (optional)", value=None, format="YYYY-MM-DD")
             valid_until = d.date_input("Valid until (optional)", value=None,
-                                       format="DD/MM/YYYY")
+                                       format="YYYY-MM-DD")
             with e:
                 schedule_id = _schedule_picker(schedules, None, "add_schedule")
             uploads = st.file_uploader("Photos of the face (one face per photo)",
@@ -300,10 +300,10 @@ def edit_tab(client: AdminApi, person: dict[str, Any], schedules: list[dict[str,
                                    value=person.get("external_id") or "", max_chars=200)
         c, d, e = st.columns(3)
         valid_from = c.date_input("Valid from", value=_local_date(person.get("valid_from")),
-                                  format="DD/MM/YYYY")
+                                  format="YYYY-MM-DD")
         valid_until = d.date_input("Valid until (last day)",
                                    value=_local_date(person.get("valid_until"), until=True),
-                                   format="DD/MM/YYYY")
+                                   format="YYYY-MM-DD")
         with e:
             schedule_id = _schedule_picker(schedules, person.get("schedule_id"),
                                            f"sched_{person['id']}")
