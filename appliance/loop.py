@@ -172,6 +172,10 @@ class Kiosk:
                 self.pipeline.gallery.person_count,
                 self.s.liveness,
             )
+            if self.pipeline.gallery.person_count == 0:  # repeated on the console's Door page
+                logger.warning(
+                    "nobody is enrolled: the door lets nobody in (python -m appliance enroll ...)"
+                )
             self._frame_loop()
             return 0
         except (PinFactoryError, DoorControllerError) as exc:

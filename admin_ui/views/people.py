@@ -372,7 +372,7 @@ def person_panel(client: AdminApi, person: dict[str, Any],
             f":violet-badge[{names.get(person.get('schedule_id'), NO_SCHEDULE)}]",
         ]
         if person.get("external_id"):
-            badges.insert(0, f":gray-badge[id {person['external_id']}]")
+            badges.insert(0, f":gray-badge[Employee or badge number {person['external_id']}]")
         st.markdown(" ".join(badges))
         if person.get("notes"):
             st.caption(person["notes"])

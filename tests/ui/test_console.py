@@ -136,6 +136,15 @@ def test_bulk_zip_enrols_one_person_per_folder(ui_env: ConsoleApi, people_dir: P
     assert report.iloc[0]["Person"] == "Rose Leslie" and report.iloc[0]["Result"] == "created"
     person = ui_env.person_named("Rose Leslie")
     assert person["external_id"] == "rose_leslie" and person["face_count"] == 2
+    # the same zip again: nothing new, nobody twice
+    button(at, "Enrol everyone in the zip").click()
+    at.run()
+    assert not at.exception, at.exception
+    report = at.dataframe[0].value
+    assert report.iloc[0]["Result"] == "already enrolled"
+    assert report.iloc[0]["Faces enrolled"] == 0
+    again = ui_env.get("/people?search=Rose Leslie")["items"]
+    assert len(again) == 1 and again[0]["face_count"] == 2
 
 
 def test_deleting_a_person_says_the_faces_go_too(ui_env: ConsoleApi, people_dir: Path) -> None:
