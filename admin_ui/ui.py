@@ -120,11 +120,7 @@ def kiosk_running(status: dict[str, Any]) -> bool:
     console must never offer a live view or an unlock that nothing would carry out.
     """
     age = status.get("status_age_s")
-    return (
-        bool(status.get("appliance_online"))
-        and age is not None
-        and age <= KIOSK_OFFLINE_AFTER_S
-    )
+    return bool(status.get("appliance_online")) and age is not None and age <= KIOSK_OFFLINE_AFTER_S
 
 
 def action_error(exc: Exception) -> str:
