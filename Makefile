@@ -48,6 +48,7 @@ bench: $(VENV)/.dev-deps
 	$(PY) scripts/bench_liveness.py
 	$(PY) scripts/bench_api.py
 	$(PY) scripts/bench_sync.py
+	$(PY) scripts/bench_duplicates.py
 
 lint: $(VENV)/.dev-deps
 	$(PY) -m ruff check .

@@ -47,7 +47,7 @@ MAX_IMAGE_PIXELS = 40_000_000
 #: Photos are searched for faces at most this large (speed); encoding uses the full photo.
 DETECT_MAX_SIDE = 1024
 #: Two faces closer than this are the same photo (a re-saved or resized copy measures up to about
-#: 0.1; two different photos of one person 0.33 or more on the fixtures: scripts/results).
+#: 0.1; two different photos of one person 0.33 or more on the fixtures: bench_duplicates.py).
 DUPLICATE_DISTANCE = 0.15
 #: A photo skipped because the person already has it: not a refusal.
 DUPLICATE = "duplicate"
