@@ -185,11 +185,14 @@ def fresh_status(ui_env: ConsoleApi) -> Iterator[None]:
 
 
 def test_unlock_asks_first_and_says_when_the_appliance_does_not_answer(
-        ui_env: ConsoleApi, fresh_status: None) -> None:
+        ui_env: ConsoleApi, kit_entered: dict, fresh_status: None) -> None:
     at = sign_in(ui_env.admin_token)
     said = texts(at)
     # the start-up warnings that matter are repeated on the Door page
     assert "Nobody is enrolled" in said and "Simulated door" in said
+    # the frame the appliance left (kit_entered), captioned with its own time while it "runs"
+    captions = [img.caption for el in at.image for img in el.proto.imgs]
+    assert any(c.startswith("Live view · taken ") for c in captions), captions
     button(at, "Unlock now…").click()
     at.run()
     assert "Unlock the door now?" in texts(at)
