@@ -93,12 +93,12 @@ def cmd_enroll(args, settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
     _print_results(result.results)
-    if known and args.rename and args.name and args.name != known["name"]:
-        store.update_person(db, known["id"], name=args.name, audit_entry=("cli", "rename", None))
-        print(f"renamed {known['name']!r} to {args.name!r}", file=sys.stderr)
     if result.enrolled == 0 and result.verdict == enroll.NONE_ACCEPTED:
         print("nothing enrolled", file=sys.stderr)
         return EXIT_FAIL
+    if known and args.rename and args.name and args.name != known["name"]:
+        store.update_person(db, known["id"], name=args.name, audit_entry=("cli", "rename", None))
+        print(f"renamed {known['name']!r} to {args.name!r}", file=sys.stderr)
     print(result.person_id)
     return EXIT_SOME_REFUSED if missing else enroll.EXIT_CODES[result.verdict]
 
