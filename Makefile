@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: run test api ui sync notify bench lint system-deps test-system-deps clean test-docker test-pi
+.PHONY: run demo test api ui sync notify bench lint system-deps test-system-deps clean test-docker test-pi
 
 $(PY):
 	./scripts/system_deps.sh run
@@ -24,6 +24,10 @@ $(VENV)/.dev-deps: $(VENV)/.deps requirements-dev.txt
 
 run: $(VENV)/.deps
 	$(PY) -m appliance run $(ARGS)
+
+# enrol the fixture people, make an admin token, start API + kiosk (fixture clip) + console
+demo: $(VENV)/.deps
+	$(PY) scripts/demo.py $(ARGS)
 
 api: $(VENV)/.deps
 	$(PY) -m admin_api $(ARGS)
@@ -49,6 +53,8 @@ bench: $(VENV)/.dev-deps
 	$(PY) scripts/bench_sync.py
 	$(PY) scripts/bench_erasure.py
 	$(PY) scripts/bench_notify.py
+
+	$(PY) scripts/bench_duplicates.py
 
 # builds the image with a private dockerd and checks identify + /health in containers (root)
 test-docker: $(VENV)/.deps

@@ -81,10 +81,13 @@ def _token(settings, args: argparse.Namespace) -> int:
             if not rows:
                 print("no tokens; create one with: python -m admin_api token create "
                       "--role admin --name NAME")
+            else:
+                width = max(len(str(r["id"])) for r in rows)
+                print(f"{'id':<{width}}  {'role':<6}  {'name':<24}  {'state':<40}  last used")
             for r in rows:
                 state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "live"
-                print(f"{r['id']}  {r['role']:<6}  {r['name']:<24}  {state:<40}  "
-                      f"last used {r['last_used_at'] or 'never'}")
+                print(f"{r['id']:<{width}}  {r['role']:<6}  {r['name']:<24}  {state:<40}  "
+                      f"{r['last_used_at'] or 'never'}")
         else:
             info = auth.revoke_token(db, args.token)
             print(f"revoked {info.role} token {info.name!r} (id {info.id})")

@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     for module in (system, people, faces, schedules, events, door, notifications):
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
+    app.add_url_rule("/", "root", system.index)  # the bare address points to the same map
     app.before_request(_authenticate)
     return app
 

@@ -20,7 +20,7 @@ P = "/api/v1"
 #: load the face models in every API process at start-up).
 PHOTO_REFUSALS = (
     "not_an_image", "too_large", "decompression_bomb", "no_face", "several_faces",
-    "face_too_small", "face_too_blurry", "matches_other_person",
+    "face_too_small", "face_too_blurry", "matches_other_person", "duplicate",
 )
 JSON = "application/json"
 
@@ -281,7 +281,12 @@ def _paths() -> dict[str, Any]:
     pid, sid, eid, fid = _path("person_id"), _path("schedule_id"), _path("event_id"), _path(
         "face_id")
     admin = {"role": "admin"}
+    index = {"get": _op("Where to go: the console, this document, the health check (no token)",
+                        "system", {"200": {"description": "links", "content": {JSON: {
+                            "schema": OBJ}}}}, role=None)}
     return {
+        "/": index,
+        f"{P}/": index,
         f"{P}/health": {"get": _op("Liveness check (no token)", "system",
                                    {"200": _json("Health")}, role=None)},
         f"{P}/me": {"get": _op("The calling token's name and role", "system",
@@ -315,7 +320,9 @@ def _paths() -> dict[str, Any]:
                        errors=("404",), params=[pid]),
             "post": _op(
                 "Enrol photos (multipart, field 'photos', repeatable)", "faces",
-                {"201": _json("EnrolResult", "At least one photo enrolled; per-file results")},
+                {"201": _json("EnrolResult", "At least one photo enrolled; per-file results"),
+                 "200": _json("EnrolResult", "Nothing new: the person already has these photos "
+                                             "(code 'duplicate'); per-file results")},
                 errors=("400", "404", "409", "413", "415", "422"), params=[pid], body={
                     "required": True,
                     "content": {"multipart/form-data": {"schema": {
@@ -361,7 +368,10 @@ def _paths() -> dict[str, Any]:
             "Read an event", "events", {"200": _json("Event")}, errors=("404",), params=[eid])},
         f"{P}/events/{{event_id}}/snapshot": {"get": _op(
             "The face snapshot stored with an event", "events",
-            {"200": {"description": "JPEG",
+            {"200": {"description": "JPEG; the X-Frame-Time header says when the appliance "
+                                    "took it (UTC, ISO 8601)",
+                     "headers": {"X-Frame-Time": {"schema": {"type": "string",
+                                                             "format": "date-time"}}},
                      "content": {"image/jpeg": {"schema": {"type": "string",
                                                            "format": "binary"}}}}},
             errors=("404",), params=[eid])},
@@ -374,7 +384,10 @@ def _paths() -> dict[str, Any]:
             errors=("502", "504"), **admin)},
         f"{P}/door/frame": {"get": _op(
             "The latest annotated camera frame", "door",
-            {"200": {"description": "JPEG",
+            {"200": {"description": "JPEG; the X-Frame-Time header says when the appliance "
+                                    "took it (UTC, ISO 8601)",
+                     "headers": {"X-Frame-Time": {"schema": {"type": "string",
+                                                             "format": "date-time"}}},
                      "content": {"image/jpeg": {"schema": {"type": "string",
                                                            "format": "binary"}}}}},
             errors=("404",))},

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 
 from admin_ui.client import AdminApi, ApiError, PhotoResult
 from admin_ui.enrolment import enrol_photos
+from appliance.enroll import ALL_ACCEPTED, keep_new_person, verdict
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_ENTRIES = 2000
@@ -58,7 +59,7 @@ class BulkRow:
 
     name: str
     external_id: str
-    status: str  # created | added | not added | failed
+    status: str  # created | added | already enrolled | not added | failed
     accepted: int
     refused: list[PhotoResult] = field(default_factory=list)
     error: str = ""
@@ -172,13 +173,15 @@ def enrol_bundle(client: AdminApi, bundle: Bundle, max_request_bytes: int,
                 pid = existing["id"]
             outcome = enrol_photos(client, pid, person.photos, max_request_bytes)
             accepted = outcome.enrolled
-            refused = [r for r in outcome.results if not r.accepted]
+            refused = [r for r in outcome.results if not r.accepted and r.code != "duplicate"]
         except ApiError as exc:
             rows.append(BulkRow(person.name, external_id, "failed", 0, [], exc.message))
             continue
-        if existing is None and accepted == 0:
+        if not keep_new_person(existing is None, outcome.results):
             client.delete_person(pid)
             status = "not added"
+        elif accepted == 0 and existing is not None and verdict(outcome.results) == ALL_ACCEPTED:
+            status = "already enrolled"  # the same zip again: nothing new, nothing refused
         else:
             status = "created" if existing is None else "added"
         rows.append(BulkRow(person.name, external_id, status, accepted, refused))

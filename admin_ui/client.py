@@ -146,6 +146,16 @@ class AdminApi:
                 return None
             raise
 
+    def door_frame_stamped(self) -> tuple[bytes, str | None] | None:
+        """The latest frame and when the appliance took it (UTC ISO 8601), or None if none."""
+        try:
+            resp = self._request("GET", "/door/frame", timeout=3.0)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return resp.content, resp.headers.get("X-Frame-Time") or None
+
     def unlock(self) -> dict[str, Any]:
         # the API waits up to 3 s for the appliance to answer
         return self._json("POST", "/door/unlock", timeout=15.0)

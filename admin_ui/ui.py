@@ -18,6 +18,8 @@ from admin_ui.client import DENIED, GRANTED, AdminApi, ApiError, ApiUnavailable
 from appliance.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
+#: The appliance rewrites its status row twice a second: older than this, it is not running.
+KIOSK_OFFLINE_AFTER_S = 5.0
 #: How often a page that found the API down checks whether it is back.
 RECOVERY_CHECK_S = 2.0
 
@@ -29,6 +31,7 @@ KIND_LABELS = {
     "door_closed": "Door closed",
     "exit_request": "Exit button",
     "door_fault": "Door fault",
+    "remote_unlock": "Remote unlock",
 }
 REASON_LABELS = {
     "unknown_face": "unknown face",
@@ -110,6 +113,16 @@ def fetch(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     raise AssertionError("unreachable")
 
 
+def kiosk_running(status: dict[str, Any]) -> bool:
+    """The appliance is running now: it says so and its status row is a few seconds fresh.
+
+    Anything less (no row, a stopped kiosk's last row, a stale one) counts as not running: the
+    console must never offer a live view or an unlock that nothing would carry out.
+    """
+    age = status.get("status_age_s")
+    return bool(status.get("appliance_online")) and age is not None and age <= KIOSK_OFFLINE_AFTER_S
+
+
 def action_error(exc: Exception) -> str:
     """A one-line explanation of a failed change, for st.error."""
     if isinstance(exc, ApiUnavailable):
@@ -136,7 +149,11 @@ def parse_ts(text: str | None) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=ZoneInfo("UTC"))
 
 
-def local_time(text: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+#: The console's one date format (sortable, unambiguous in every country).
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def local_time(text: str | None, fmt: str = TIME_FORMAT) -> str:
     """An API timestamp (UTC ISO-8601) in the door's time zone; "" for none."""
     ts = parse_ts(text)
     return ts.astimezone(door_tz()).strftime(fmt) if ts else ""

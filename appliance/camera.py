@@ -66,6 +66,12 @@ def parse_source(text: str) -> SourceSpec:
         return SourceSpec("images", str(path), fps=10.0)
     if path.is_file():
         return SourceSpec("file", str(path))
+    if path.suffix or "/" in text:  # meant as a file or folder: say plainly what is wrong
+        raise SourceError(
+            f"camera source {text}: file not found; name an existing video file or folder of "
+            "images, a camera (0, /dev/video0) or a stream URL with --source or "
+            "FACEGATE_CAMERA_SOURCE"
+        )
     raise SourceError(
         f"camera source {text!r} is not a camera index, device, URL, video file or folder; "
         "name one with --source or FACEGATE_CAMERA_SOURCE (e.g. 0, /dev/video0, "

@@ -12,7 +12,8 @@ from appliance.settings import SettingsError, load_settings
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+#: 3: enrolment accepted some photos and refused others (see appliance.enroll.EXIT_CODES)
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_SOME_REFUSED = 0, 1, 2, 3
 
 
 def _photos(paths: list[str]) -> list[Path]:
@@ -47,9 +48,19 @@ def _print_table(rows: list[list[str]], headers: list[str]) -> None:
 # --- commands --------------------------------------------------------------------------------
 
 
+def _print_results(results) -> None:
+    for r in results:
+        if r.accepted:
+            print(f"accepted  {r.source}")
+        elif r.code == "duplicate":
+            print(f"skipped   {r.source}: {r.message}", file=sys.stderr)
+        else:
+            print(f"refused   {r.source}: {r.message}", file=sys.stderr)
+
+
 def cmd_enroll(args, settings) -> int:
-    from appliance import store
-    from appliance.enroll import enrol
+    """Exit 0: every photo accepted (or already enrolled); 1: none accepted; 3: some refused."""
+    from appliance import enroll, store
     from appliance.loop import make_engine
 
     files = _photos(args.photos)
@@ -61,8 +72,15 @@ def cmd_enroll(args, settings) -> int:
         print("nothing enrolled: no photo to read", file=sys.stderr)
         return EXIT_FAIL if missing else EXIT_USAGE
     db = store.open_db(settings.db_path)
+    known = store.find_person_by_external_id(db, args.external_id) if args.external_id else None
+    if known and args.name and args.name != known["name"] and not args.rename:
+        print(
+            f"note: {args.external_id} is {known['name']}: the existing name is kept "
+            f"(--rename to change it to {args.name!r})",
+            file=sys.stderr,
+        )
     try:
-        result = enrol(
+        result = enroll.enrol(
             db,
             make_engine(settings),
             settings,
@@ -74,23 +92,26 @@ def cmd_enroll(args, settings) -> int:
     except (ValueError, store.NotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
-    for r in result.results:
-        if r.accepted:
-            print(f"accepted  {r.source}")
-        else:
-            print(f"refused   {r.source}: {r.message}", file=sys.stderr)
-    if result.enrolled == 0:
+    _print_results(result.results)
+    if result.enrolled == 0 and result.verdict == enroll.NONE_ACCEPTED:
         print("nothing enrolled", file=sys.stderr)
         return EXIT_FAIL
+    if known and args.rename and args.name and args.name != known["name"]:
+        store.update_person(db, known["id"], name=args.name, audit_entry=("cli", "rename", None))
+        print(f"renamed {known['name']!r} to {args.name!r}", file=sys.stderr)
     print(result.person_id)
-    return EXIT_OK
+    return EXIT_SOME_REFUSED if missing else enroll.EXIT_CODES[result.verdict]
 
 
 def cmd_enroll_folder(args, settings) -> int:
+    """One sub-folder per person; running it again on the same folder changes nothing.
+
+    Exit 0: every photo accepted (or already enrolled); 1: nobody got a face; 3: some photos
+    refused or some person got no face.
+    """
     from tqdm import tqdm
 
-    from appliance import store
-    from appliance.enroll import enrol
+    from appliance import enroll, store
     from appliance.loop import make_engine
 
     root = Path(args.folder)
@@ -98,6 +119,13 @@ def cmd_enroll_folder(args, settings) -> int:
         print(f"error: {root} is not a folder", file=sys.stderr)
         return EXIT_USAGE
     people = sorted(p for p in root.iterdir() if p.is_dir())
+    loose = sorted(p.name for p in root.iterdir() if p.is_file())
+    if loose:
+        print(
+            f"skipped {len(loose)} loose file(s) in {root} (photos go in one sub-folder per "
+            f"person): {', '.join(loose)}",
+            file=sys.stderr,
+        )
     if not people:
         print(f"error: {root} has no sub-folders (one per person)", file=sys.stderr)
         return EXIT_USAGE
@@ -105,9 +133,16 @@ def cmd_enroll_folder(args, settings) -> int:
     engine = make_engine(settings)
     rows: list[list[str]] = []
     total = 0
+    verdicts: list[str] = []
+    empty: list[str] = []
     for folder in tqdm(people, desc="enrolling", unit="person"):
         files = _photos([str(folder)])
-        res = enrol(
+        if not files:
+            empty.append(folder.name)
+            rows.append([folder.name, "0", "0", "0", "no photos in this folder"])
+            verdicts.append(enroll.NONE_ACCEPTED)
+            continue
+        res = enroll.enrol(
             db,
             engine,
             settings,
@@ -117,11 +152,29 @@ def cmd_enroll_folder(args, settings) -> int:
             actor="cli",
         )
         total += res.enrolled
-        refused = [f"{Path(r.source).name}: {r.message}" for r in res.results if not r.accepted]
-        rows.append([folder.name, str(res.enrolled), str(len(refused)), "; ".join(refused)])
-    _print_table(rows, ["person", "enrolled", "refused", "why"])
+        verdicts.append(res.verdict)
+        refused = [
+            f"{Path(r.source).name}: {r.message}"
+            for r in res.results
+            if not r.accepted and r.code != enroll.DUPLICATE
+        ]
+        skipped = sum(r.code == enroll.DUPLICATE for r in res.results)
+        rows.append(
+            [folder.name, str(res.enrolled), str(skipped), str(len(refused)), "; ".join(refused)]
+        )
+    _print_table(rows, ["person", "enrolled", "already had", "refused", "why"])
+    if empty:
+        print(f"empty sub-folder(s), nobody enrolled: {', '.join(empty)}", file=sys.stderr)
+    faceless = [row[0] for row, v in zip(rows, verdicts, strict=True) if v == enroll.NONE_ACCEPTED]
+    refused_all = [f for f in faceless if f not in empty]
+    if refused_all:
+        print(f"no face enrolled for: {', '.join(refused_all)}", file=sys.stderr)
     print(f"{total} face(s) enrolled for {sum(r[1] != '0' for r in rows)} person(s)")
-    return EXIT_OK if total else EXIT_FAIL
+    if all(v == enroll.NONE_ACCEPTED for v in verdicts):
+        return EXIT_FAIL
+    if any(v != enroll.ALL_ACCEPTED for v in verdicts):  # a refusal, or someone got no face
+        return EXIT_SOME_REFUSED
+    return EXIT_OK
 
 
 def cmd_persons(args, settings) -> int:
@@ -130,9 +183,11 @@ def cmd_persons(args, settings) -> int:
     db = store.open_db(settings.db_path)
     action = args.action
     if action in ("show", "disable", "enable", "remove") and not args.id:
-        print(f"error: persons {action} needs a person id", file=sys.stderr)
+        print(f"error: persons {action} needs a person id or external id", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if args.id:
+            args.id = _resolve_person(store, db, args.id)
         if action == "list":
             persons, _ = store.list_persons(db, limit=1_000_000)
             persons = [_public(p) for p in persons]
@@ -170,6 +225,15 @@ def cmd_persons(args, settings) -> int:
             print(json.dumps(_public(person)) if args.json else f"{person['name']}: {action}d")
             return EXIT_OK
         if action == "remove":
+            if not args.yes and sys.stdin.isatty():
+                person = store.get_person(db, args.id)
+                answer = input(
+                    f"Remove {person['name']} ({args.id}) and their {person['face_count']} "
+                    "face(s)? This cannot be undone. [y/N] "
+                )
+                if answer.strip().lower() not in ("y", "yes"):
+                    print("nothing removed", file=sys.stderr)
+                    return EXIT_FAIL
             n = store.delete_person(db, args.id, audit_entry=("cli", "remove", None))
             print(
                 json.dumps({"id": args.id, "faces_deleted": n})
@@ -181,6 +245,17 @@ def cmd_persons(args, settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
     return EXIT_USAGE
+
+
+def _resolve_person(store, db, key: str) -> str:
+    """A person's uuid from their uuid or their external id (employee or badge number)."""
+    try:
+        return store.get_person(db, key)["id"]
+    except store.NotFound:
+        person = store.find_person_by_external_id(db, key)
+        if person is None:
+            raise store.NotFound(f"no person with id or external id {key}") from None
+        return person["id"]
 
 
 #: Columns that are the store's and sync's business, not a person's.
@@ -248,8 +323,14 @@ def cmd_identify(args, settings) -> int:
                 "reason": d.reason,
             }
         )
+    # a still cannot show a live person: the door's liveness check may refuse what this grants
+    liveness_note = "liveness is not judged from one photo: at the door " + (
+        f"the liveness check ({settings.liveness}) may still refuse this face"
+        if settings.liveness != "off"
+        else "liveness is off (FACEGATE_LIVENESS=off)"
+    )
     if args.json:
-        print(json.dumps({"faces": faces}))
+        print(json.dumps({"faces": faces, "liveness_judged": False, "note": liveness_note}))
     elif not faces:
         print("no face found")
     else:
@@ -267,6 +348,7 @@ def cmd_identify(args, settings) -> int:
             ],
             ["box", "person", "distance", "margin", "decision", "reason"],
         )
+        print(f"note: {liveness_note}")
     return EXIT_OK
 
 
@@ -275,11 +357,17 @@ def _num(x: float | None) -> str:
 
 
 def cmd_run(args, settings) -> int:
+    from appliance import instance_lock
     from appliance.camera import SourceError
     from appliance.loop import Kiosk
     from hardware.door import DoorControllerError
     from hardware.pins import PinFactoryError
 
+    try:  # first of all, before the models load: one kiosk per data folder
+        held = instance_lock.acquire(settings.data_dir)  # noqa: F841 - held until we exit
+    except instance_lock.DataFolderBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     try:
         kiosk = Kiosk(settings, source=args.source, fast=args.fast, once=args.once)
     except SourceError as exc:
@@ -408,13 +496,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    e = sub.add_parser("enroll", help="add a person (or faces to a person) from photos")
+    e = sub.add_parser(
+        "enroll",
+        help="add a person (or faces to a person) from photos",
+        description="Exit status: 0 every photo accepted (or already enrolled), 1 none "
+        "accepted, 3 some refused.",
+    )
     e.add_argument("--name", help="the person's name (needed for a new person)")
     e.add_argument("--external-id", help="employee or badge number; adds to that person if known")
+    e.add_argument(
+        "--rename", action="store_true", help="with --external-id: give that person --name"
+    )
     e.add_argument("photos", nargs="+", metavar="PHOTO_OR_FOLDER")
     e.set_defaults(func=cmd_enroll)
 
-    ef = sub.add_parser("enroll-folder", help="one sub-folder per person (name = folder name)")
+    ef = sub.add_parser(
+        "enroll-folder",
+        help="one sub-folder per person (name = folder name)",
+        description="Idempotent: photos a person already has are skipped. Exit status: 0 every "
+        "photo accepted (or already enrolled), 1 nobody got a face, 3 some photos refused or "
+        "some person got no face.",
+    )
     ef.add_argument("folder")
     ef.set_defaults(func=cmd_enroll_folder)
 
@@ -422,8 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument(
         "action", nargs="?", default="list", choices=["list", "show", "disable", "enable", "remove"]
     )
-    pe.add_argument("id", nargs="?")
+    pe.add_argument("id", nargs="?", help="the person's id or external id")
     pe.add_argument("--json", action="store_true")
+    pe.add_argument("--yes", action="store_true", help="remove without asking")
     pe.set_defaults(func=cmd_persons)
 
     i = sub.add_parser("identify", help="who is in this photo, and would the door open?")

@@ -1,17 +1,29 @@
 """Enrolment: turn photos into stored face embeddings, refusing anything not clearly one face.
 
-Used by the CLI and the admin API alike. Every photo is checked on its own: a real image within
-the size limits, exactly one face, large and sharp enough. Accepted photos of one call are stored
-together with the person in one transaction; a call in which no photo is accepted stores nothing.
+Used by the CLI and the admin API alike (and through the API by the console and its bulk
+enrolment), so that enrolment behaves the same everywhere:
+
+- Every photo is checked on its own: a real image within the size limits, exactly one face, large
+  and sharp enough, not someone else's face.
+- The same photo twice (same bytes, or an embedding practically identical to one the person
+  already has, as a re-saved or resized copy gives) is skipped with a note, never stored again:
+  enrolling the same folder twice changes nothing.
+- Accepted photos of one call are stored together with the person in one transaction; a call in
+  which no photo is accepted stores nothing, so nobody is left with no face because every photo
+  was refused (callers that create the person first remove it again: see
+  :func:`keep_new_person`).
+- One verdict per call (:func:`verdict`) and one exit code per verdict (:data:`EXIT_CODES`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlite_utils
@@ -20,9 +32,14 @@ from PIL import Image, UnidentifiedImageError
 
 from appliance import store
 from appliance.boxes import box_height
-from appliance.faces import MODEL_NAME, FaceEngine, sharpness
 from appliance.private import write_private
 from appliance.settings import Settings
+
+if TYPE_CHECKING:
+    from appliance.faces import FaceEngine
+
+# appliance.faces loads the face models at import: it is imported where a face is analysed, so
+# that the API and the console can use this module's rules without loading them.
 
 #: Faces smaller than this (pixels, box height) are refused at enrolment: a gallery built from
 #: small faces matches poorly. Live frames accept smaller faces (FACEGATE_MIN_FACE_PX).
@@ -31,6 +48,16 @@ ENROL_MIN_FACE_PX = 80
 MAX_IMAGE_PIXELS = 40_000_000
 #: Photos are searched for faces at most this large (speed); encoding uses the full photo.
 DETECT_MAX_SIDE = 1024
+#: Two faces closer than this are the same photo (a re-saved or resized copy measures up to about
+#: 0.1; two different photos of one person 0.33 or more on the fixtures: bench_duplicates.py).
+DUPLICATE_DISTANCE = 0.15
+#: A photo skipped because the person already has it: not a refusal.
+DUPLICATE = "duplicate"
+
+#: What one enrolment call came to, and the exit code the CLI gives for it (documented in the
+#: README): every photo accepted (or already enrolled), none accepted, some refused.
+ALL_ACCEPTED, NONE_ACCEPTED, SOME_REFUSED = "all_accepted", "none_accepted", "some_refused"
+EXIT_CODES = {ALL_ACCEPTED: 0, NONE_ACCEPTED: 1, SOME_REFUSED: 3}
 
 REFUSAL_MESSAGES = {
     "not_an_image": "not a readable image",
@@ -41,6 +68,7 @@ REFUSAL_MESSAGES = {
     "face_too_small": "face is too small",
     "face_too_blurry": "face is too blurred",
     "matches_other_person": "face matches another enrolled person",
+    DUPLICATE: "already enrolled for this person, skipped",
 }
 
 
@@ -83,6 +111,64 @@ class EnrolResult:
     def enrolled(self) -> int:
         return sum(r.accepted for r in self.results)
 
+    @property
+    def verdict(self) -> str:
+        return verdict(self.results)
+
+
+def verdict(results: Sequence[PhotoResult]) -> str:
+    """ALL_ACCEPTED, NONE_ACCEPTED or SOME_REFUSED for one call's photo results.
+
+    A photo the person already had counts as accepted: enrolling a folder again is a success.
+    """
+    refused = sum(1 for r in results if not r.accepted and r.code != DUPLICATE)
+    if not refused:
+        return ALL_ACCEPTED if results else NONE_ACCEPTED
+    return NONE_ACCEPTED if refused == len(results) else SOME_REFUSED
+
+
+def keep_new_person(created_here: bool, results: Sequence[PhotoResult]) -> bool:
+    """Whether a person created just for these photos stays: not if no face came of them."""
+    return not created_here or any(r.accepted or r.code == DUPLICATE for r in results)
+
+
+def _skip(res: PhotoResult, detail: str) -> None:
+    res.accepted, res.code, res.quality = False, DUPLICATE, None
+    res.message = str(PhotoRefused(DUPLICATE, detail))
+    logger.info("enrolment skipped {}: {}", res.source, res.message)
+
+
+def _skip_duplicates(
+    db: sqlite_utils.Database,
+    accepted: list[tuple[PhotoResult, np.ndarray, bytes]],
+    existing: dict | None,
+) -> list[tuple[PhotoResult, np.ndarray, bytes]]:
+    """Drop photos the person already has, or that this call already holds, with a note."""
+    from appliance.faces import MODEL_NAME
+
+    known: list[tuple[np.ndarray, str]] = []
+    if existing is not None:
+        for row in db.query(
+            "SELECT embedding FROM faces WHERE person_id = ? AND model = ?",
+            [existing["id"], MODEL_NAME],
+        ):
+            known.append((store.blob_to_embedding(row["embedding"]), "an enrolled face"))
+    seen: dict[str, str] = {}
+    kept = []
+    for res, embedding, data in accepted:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in seen:
+            _skip(res, f"same file as {Path(seen[digest]).name}")
+            continue
+        close = [w for v, w in known if float(np.linalg.norm(v - embedding)) < DUPLICATE_DISTANCE]
+        if close:
+            _skip(res, f"practically identical to {close[0]}")
+            continue
+        seen[digest] = res.source
+        known.append((embedding, Path(res.source).name))
+        kept.append((res, embedding, data))
+    return kept
+
 
 def load_photo(data: bytes, source: str, max_bytes: int | None = None) -> np.ndarray:
     """Decode an upload or file into an RGB array, refusing non-images and decompression bombs."""
@@ -113,6 +199,8 @@ def analyse_photo(
     engine: FaceEngine, rgb: np.ndarray, settings: Settings
 ) -> tuple[np.ndarray, float]:
     """Return (embedding, sharpness) of the one face in ``rgb``, or raise PhotoRefused."""
+    from appliance.faces import sharpness
+
     # Upsampling once finds small background faces too, so a group photo is not enrolled.
     boxes = engine.detect(rgb, upsample=1, max_side=DETECT_MAX_SIDE)
     if not boxes:
@@ -141,6 +229,7 @@ def _refuse_lookalikes(
     Two people in the gallery with one face would each block the other at the door (the vote
     needs a margin to the next person), and it usually means the same person was enrolled twice.
     """
+    from appliance.faces import MODEL_NAME
     from appliance.match import Gallery
 
     gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
@@ -181,6 +270,8 @@ def enrol(
     The person is ``person_id`` if given, else the one with ``external_id`` if it exists, else a
     new person called ``name``. Nothing is written when no photo is accepted.
     """
+    from appliance.faces import MODEL_NAME
+
     max_bytes = int(settings.api_max_upload_mb * 1024 * 1024)
     results: list[PhotoResult] = []
     accepted: list[tuple[PhotoResult, np.ndarray, bytes]] = []
@@ -201,6 +292,8 @@ def enrol(
         existing = store.get_person(db, person_id)
     elif external_id:
         existing = store.find_person_by_external_id(db, external_id)
+    if accepted:
+        accepted = _skip_duplicates(db, accepted, existing)
     if accepted:
         accepted = _refuse_lookalikes(db, settings, accepted, existing)
     if not accepted:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import glob
 import json
+import os
 import signal
 import threading
 import time
@@ -94,6 +95,12 @@ def check_source(spec: SourceSpec) -> None:
         p.suffix.lower() in IMAGE_SUFFIXES for p in Path(str(spec.target)).iterdir()
     ):
         raise SourceError(f"the folder {spec.target} holds no images (.jpg, .png, ...)")
+    if spec.kind == "camera" and isinstance(spec.target, str) and not Path(spec.target).exists():
+        found = ", ".join(sorted(glob.glob("/dev/video*"))) or "none"
+        raise SourceError(
+            f"no camera at {spec.target}: no such device (cameras on this machine: {found}); "
+            "check the cable, or name another source with --source or FACEGATE_CAMERA_SOURCE"
+        )
     if spec.kind == "camera" and isinstance(spec.target, int):
         if not glob.glob("/dev/video*"):
             raise SourceError(
@@ -206,6 +213,10 @@ class Kiosk:
                 self.s.liveness,
             )
             self.notifier.notify("READY=1", f"STATUS=door {self.s.door_name} deciding")
+            if self.pipeline.gallery.person_count == 0:  # repeated on the console's Door page
+                logger.warning(
+                    "nobody is enrolled: the door lets nobody in (python -m appliance enroll ...)"
+                )
             self._frame_loop()
             return 0
         except (PinFactoryError, DoorControllerError) as exc:
@@ -316,8 +327,8 @@ class Kiosk:
     def _act(self, o: Outcome) -> None:
         """Open the door (or signal a denial) and log the decision."""
         assert self.door is not None
-        if o.granted:
-            self.door.grant(o.person_id)
+        if o.granted:  # the log names the person, not only their uuid
+            self.door.grant(f"{o.person_name} ({o.person_id})" if o.person_name else o.person_id)
         else:
             self.door.deny()
         self.outcomes.append(o)
@@ -499,21 +510,28 @@ class Kiosk:
         for (top, right, bottom, left), label, state in report.labels:
             colour = (0, 200, 0) if state else (0, 0, 230) if state is False else (0, 200, 230)
             cv2.rectangle(img, (left, top), (right, bottom), colour, 2)
-            cv2.putText(
-                img,
-                label,
-                (left, max(12, top - 6)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.5,
-                colour,
-                1,
-                cv2.LINE_AA,
-            )
+            _draw_label(img, label, left, top, colour)
         ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             return
+        # when the frame was taken (give or take one housekeeping round), so that the console
+        # shows its real age; written first, so a frame is never older than its stamp says
+        stamp = {"ts": store.to_iso(store.utc_now()), "pid": os.getpid()}
+        write_private(self.s.run_dir / "latest.json", json.dumps(stamp).encode())
         # owner-only (faces); replaced atomically: readers never see half a JPEG
         write_private(self.s.run_dir / "latest.jpg", jpg.tobytes())
+
+
+def _draw_label(img: np.ndarray, label: str, left: int, top: int, colour: tuple) -> None:
+    """The name on a filled tag above the box: readable on any background, at any distance."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = max(0.6, img.shape[1] / 900)  # the same size on screen, whatever the resolution
+    thick = max(1, round(scale * 1.5))
+    (w, h), base = cv2.getTextSize(label, font, scale, thick)
+    y0 = max(0, top - h - base - 6)
+    cv2.rectangle(img, (left - 1, y0), (left + w + 8, y0 + h + base + 6), colour, cv2.FILLED)
+    ink = (0, 0, 0) if sum(colour) > 300 else (255, 255, 255)
+    cv2.putText(img, label, (left + 4, y0 + h + 3), font, scale, ink, thick, cv2.LINE_AA)
 
 
 def summary(outcomes: list[Outcome]) -> str:

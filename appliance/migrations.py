@@ -248,5 +248,6 @@ def _migrate_locked(db: sqlite_utils.Database) -> int:
             if db.conn.in_transaction:
                 db.conn.rollback()
             raise
-        logger.info("store migrated to schema {}", number)
+        # a new store runs every migration: that is set-up, not news (DEBUG); an upgrade is INFO
+        (logger.info if current else logger.debug)("store migrated to schema {}", number)
     return len(MIGRATIONS)

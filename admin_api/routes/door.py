@@ -11,8 +11,9 @@ the request waits up to UNLOCK_WAIT_S for the appliance to mark it done or faile
 
 from __future__ import annotations
 
+import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, current_app, jsonify
 
@@ -114,4 +115,22 @@ def latest_frame() -> Response:
         data = path.read_bytes()
     except FileNotFoundError:
         raise not_found("no live frame: the appliance is not running or has no camera") from None
-    return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
+    return Response(
+        data,
+        mimetype="image/jpeg",
+        headers={"Cache-Control": "no-store", "X-Frame-Time": _frame_time(path)},
+    )
+
+
+def _frame_time(path) -> str:
+    """When the appliance took the frame (UTC, ISO 8601): its stamp, else the file's time."""
+    try:
+        stamp = json.loads(path.with_suffix(".json").read_text())["ts"]
+        store.parse_iso(stamp)
+        return stamp
+    except (OSError, ValueError, KeyError, TypeError):
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return ""
+        return store.to_iso(datetime.fromtimestamp(mtime, UTC))

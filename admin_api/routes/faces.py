@@ -13,6 +13,7 @@ from admin_api.errors import ApiError, bad_request, not_found
 from admin_api.routes.people import load_person
 from admin_api.state import db, state
 from appliance import store
+from appliance.enroll import DUPLICATE
 
 bp = Blueprint("faces", __name__)
 
@@ -63,10 +64,13 @@ def enrol_faces(person_id: str) -> tuple[Response, int]:
         except store.NotFound as exc:  # deleted while we worked
             raise not_found(str(exc)) from None
     results = [r.as_dict() for r in result.results]
-    if result.enrolled == 0:
-        status, code, message = refusal_status({r.code or "" for r in result.results})
+    codes = {r.code or "" for r in result.results}
+    if result.enrolled == 0 and DUPLICATE not in codes:
+        status, code, message = refusal_status(codes)
         raise ApiError(status, code, message, extra={"results": results})
-    return jsonify({"person_id": person_id, "enrolled": result.enrolled, "results": results}), 201
+    # photos the person already has are skipped, not refused: sending them again is a success
+    body = {"person_id": person_id, "enrolled": result.enrolled, "results": results}
+    return jsonify(body), 201 if result.enrolled else 200
 
 
 @bp.delete("/people/<person_id>/faces/<face_id>")

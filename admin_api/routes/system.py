@@ -6,11 +6,27 @@ from flask import Blueprint, Response, g, jsonify
 
 from admin_api.auth import public, viewer_allowed
 from admin_api.openapi import build_spec
-from admin_api.state import db
+from admin_api.state import db, state
 from admin_api.validation import query_int, query_text
 from appliance import store
 
 bp = Blueprint("system", __name__)
+
+
+@bp.get("/")
+@public
+def index() -> Response:
+    """Where to go from here: a person who opens the API's address finds the console and docs."""
+    settings = state().settings
+    return jsonify(
+        {
+            "service": "Facegate admin API",
+            "console": f"http://127.0.0.1:{settings.ui_port}/ (on the kiosk; sign in with a token)",
+            "openapi": "/api/v1/openapi.json (send Authorization: Bearer <token>)",
+            "health": "/api/v1/health",
+            "tokens": "python -m admin_api token create --role admin --name NAME",
+        }
+    )
 
 
 @bp.get("/health")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date, datetime, timedelta
 
 import altair as alt
@@ -9,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from admin_ui import stats, ui
-from admin_ui.client import DENIED, DOOR_KINDS, GRANTED
+from admin_ui.client import DENIED, DOOR_KINDS, GRANTED, ApiError, ApiUnavailable
 
 ROWS_PER_PAGE = 50
 COLOURS = alt.Scale(domain=list(stats.OUTCOMES), range=["#2e9e5b", "#d9534f"])
@@ -28,7 +29,7 @@ def filters() -> dict:
     with st.container(border=True):
         a, b, c, d = st.columns([2, 2, 2, 1])
         span = a.date_input("Days", value=(today - timedelta(days=6), today), max_value=today,
-                            format="DD/MM/YYYY", key="log_days", on_change=_reset_paging)
+                            format="YYYY-MM-DD", key="log_days", on_change=_reset_paging)
         kinds = b.multiselect("Kind", KIND_CHOICES, default=[GRANTED, DENIED],
                               format_func=ui.kind_label, key="log_kinds",
                               on_change=_reset_paging, placeholder="Everything")
@@ -84,7 +85,7 @@ def charts(df: pd.DataFrame, first: date, last: date) -> None:
                 y=alt.Y("entries:Q", title="Entries", stack=True,
                         axis=alt.Axis(tickMinStep=1, format="d")),
                 color=alt.Color("outcome:N", scale=COLOURS, title=None),
-                tooltip=[alt.Tooltip("day:T", format="%a %d %b %Y"), "outcome", "entries"],
+                tooltip=[alt.Tooltip("day:T", format="%a %Y-%m-%d"), "outcome", "entries"],
             ).properties(height=260),
             width="stretch",
         )
@@ -114,6 +115,27 @@ def charts(df: pd.DataFrame, first: date, last: date) -> None:
             )
 
 
+#: Snapshots kept in the session as thumbnails (they never change once written).
+THUMB_CACHE_MAX = 500
+
+
+def _thumbnails(client, events: list[dict]) -> dict[str, str]:
+    """A data: URL per event with a stored snapshot (the API needs a token: no plain links)."""
+    cache: dict[str, str] = st.session_state.setdefault("snapshot_thumbs", {})
+    for e in events:
+        if not e.get("has_snapshot") or e["id"] in cache:
+            continue
+        try:
+            data = client.snapshot(e["id"])
+        except (ApiError, ApiUnavailable):
+            continue  # the table still shows; the expander below says what is wrong
+        if data:
+            if len(cache) >= THUMB_CACHE_MAX:
+                cache.clear()
+            cache[e["id"]] = "data:image/jpeg;base64," + base64.b64encode(data).decode()
+    return {e["id"]: cache[e["id"]] for e in events if e["id"] in cache}
+
+
 def table(f: dict) -> None:
     client = ui.api()
     offset = st.session_state.get("log_offset", 0)
@@ -123,6 +145,7 @@ def table(f: dict) -> None:
     if not page.items and offset == 0:
         st.info("No entries match these filters.")
         return
+    thumbs = _thumbnails(client, page.items)
     rows = pd.DataFrame([{
         "Time": ui.local_time(e["ts"]),
         "Kind": ui.kind_label(e["kind"]),
@@ -130,13 +153,14 @@ def table(f: dict) -> None:
         "Distance": e.get("distance"),
         "Reason": ui.reason_label(e.get("reason")),
         "Door": e.get("door"),
-        "Snapshot": bool(e.get("has_snapshot")),
+        "Snapshot": thumbs.get(e["id"]),
     } for e in page.items])
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 560),
                  column_config={
                      "Distance": st.column_config.NumberColumn(
                          format="%.3f", help="Face distance to the match: lower is closer"),
-                     "Snapshot": st.column_config.CheckboxColumn(width="small"),
+                     "Snapshot": st.column_config.ImageColumn(
+                         width="small", help="The face the kiosk saw (bigger below)"),
                  })
     prev, info, nxt = st.columns([1, 3, 1], vertical_alignment="center")
     if prev.button("← Newer", disabled=offset == 0, key="log_prev"):
@@ -169,7 +193,7 @@ def page() -> None:
     df = stats.events_frame(csv, ui.door_tz())
     head, button = st.columns([4, 1], vertical_alignment="bottom")
     noun = "entry" if len(df) == 1 else "entries"
-    head.caption(f"{len(df)} {noun} from {f['first']:%d %b %Y} to {f['last']:%d %b %Y}, "
+    head.caption(f"{len(df)} {noun} from {f['first']:%Y-%m-%d} to {f['last']:%Y-%m-%d}, "
                  f"times in {ui.door_tz().key}.")
     button.download_button("Download CSV", data=csv, mime="text/csv", icon=":material/download:",
                            file_name=f"entries_{f['first']:%Y%m%d}-{f['last']:%Y%m%d}.csv",

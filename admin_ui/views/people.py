@@ -12,6 +12,7 @@ import streamlit as st
 from admin_ui import bulk, ui
 from admin_ui.client import AdminApi, ApiError, ApiUnavailable, EnrolOutcome
 from admin_ui.enrolment import enrol_photos
+from appliance import enroll as enroll_rules
 
 PAGE_SIZES = (25, 50, 100)
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
@@ -62,22 +63,26 @@ def _validity(person: dict[str, Any]) -> str:
     if not start and not end:
         return "always"
     if start and end:
-        return f"{start:%d %b %Y} – {end:%d %b %Y}"
-    return f"from {start:%d %b %Y}" if start else f"until {end:%d %b %Y}"
+        return f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
+    return f"from {start:%Y-%m-%d}" if start else f"until {end:%Y-%m-%d}"
 
 
 # --- per-photo results ------------------------------------------------------------------------
 
 
 def show_enrol_results(outcome: EnrolOutcome) -> None:
-    """One line per photo: accepted, or refused and why."""
+    """One line per photo: accepted, already enrolled (skipped), or refused and why."""
     if outcome.enrolled:
         st.success(f"{outcome.enrolled} face{'s' if outcome.enrolled != 1 else ''} enrolled.")
     elif outcome.error:
         st.error(f"No face enrolled: {outcome.error}.")
+    elif any(r.code == enroll_rules.DUPLICATE for r in outcome.results):
+        st.info("Nothing new: the person already has these photos.")
     for r in outcome.results:
         if r.accepted:
             st.markdown(f":green[:material/check_circle:] **{r.source}** — accepted")
+        elif r.code == enroll_rules.DUPLICATE:
+            st.markdown(f":grey[:material/content_copy:] **{r.source}** — skipped: {r.message}")
         else:
             st.markdown(f":red[:material/cancel:] **{r.source}** — refused: {r.message}")
 
@@ -121,9 +126,9 @@ def add_person(client: AdminApi, schedules: list[dict[str, Any]]) -> None:
             name = a.text_input("Name", max_chars=200)
             external_id = b.text_input("Employee or badge number (optional)", max_chars=200)
             c, d, e = st.columns(3)
-            valid_from = c.date_input("Valid from (optional)", value=None, format="DD/MM/YYYY")
+            valid_from = c.date_input("Valid from (optional)", value=None, format="YYYY-MM-DD")
             valid_until = d.date_input("Valid until (optional)", value=None,
-                                       format="DD/MM/YYYY")
+                                       format="YYYY-MM-DD")
             with e:
                 schedule_id = _schedule_picker(schedules, None, "add_schedule")
             uploads = st.file_uploader("Photos of the face (one face per photo)",
@@ -139,9 +144,18 @@ def add_person(client: AdminApi, schedules: list[dict[str, Any]]) -> None:
                         _photos_from(uploads, None))
         results = st.session_state.get("add_results")
         if results:
-            st.success(f"**{results[0]}** added.", icon=":material/person_add:")
-            if results[1] is not None:
-                show_enrol_results(results[1])
+            person_name, outcome, kept = results
+            if not kept:
+                st.error(f"**{person_name}** was not added: no photo was accepted. Try clearer "
+                         "photos of the face, one face per photo.", icon=":material/person_off:")
+            elif outcome is None:
+                st.warning(f"**{person_name}** added without a face: the door will not "
+                           "recognise them until photos are enrolled.",
+                           icon=":material/person_add:")
+            else:
+                st.success(f"**{person_name}** added.", icon=":material/person_add:")
+            if outcome is not None:
+                show_enrol_results(outcome)
 
 
 def _create(client: AdminApi, name: str, external_id: str, valid_from: date | None,
@@ -157,8 +171,16 @@ def _create(client: AdminApi, name: str, external_id: str, valid_from: date | No
         st.error(ui.action_error(exc))
         return
     outcome = enrol_uploads(client, person["id"], photos) if photos else None
-    st.session_state["add_results"] = (person["name"], outcome)
-    st.session_state["person_pick"] = person["id"]
+    kept = outcome is None or enroll_rules.keep_new_person(True, outcome.results)
+    if not kept:  # the same rule as the CLI and bulk: nobody is left without a face
+        try:
+            client.delete_person(person["id"])
+        except (ApiError, ApiUnavailable) as exc:
+            st.error(ui.action_error(exc))
+            return
+    st.session_state["add_results"] = (person["name"], outcome, kept)
+    if kept:
+        st.session_state["person_pick"] = person["id"]
     st.rerun()
 
 
@@ -170,8 +192,9 @@ def bulk_enrol(client: AdminApi) -> None:
     zip_limit = 10 * limit
     with st.expander("Bulk enrolment from a zip", icon=":material/folder_zip:"):
         st.caption(f"A zip with one folder per person, named after them (`alice_smith/1.jpg`, "
-                   f"`bob_jones/1.jpg`, …). The folder name becomes the external id, so "
-                   f"enrolling the same zip again adds photos instead of duplicating people. "
+                   f"`bob_jones/1.jpg`, …). The folder name becomes the employee or badge "
+                   f"number, so enrolling the same zip again adds only new photos, never "
+                   f"people twice. "
                    f"At most {zip_limit / 1e6:.0f} MB.")
         upload = st.file_uploader("Zip of photo folders", type=["zip"], key="bulk_zip",
                                   max_upload_size=max(1, zip_limit // 1_000_000))
@@ -207,11 +230,11 @@ def run_bulk(client: AdminApi, data: bytes, request_limit: int, zip_limit: int) 
 
 def show_bulk_report(rows: list[bulk.BulkRow], skipped: list[str]) -> None:
     table = pd.DataFrame([{
-        "Person": r.name, "External id": r.external_id, "Result": r.status,
+        "Person": r.name, "Employee or badge number": r.external_id, "Result": r.status,
         "Faces enrolled": r.accepted,
         "Refused photos": "; ".join(f"{p.source}: {p.message}" for p in r.refused) or r.error,
     } for r in rows])
-    added = sum(1 for r in rows if r.status in ("created", "added"))
+    added = sum(1 for r in rows if r.status in ("created", "added", "already enrolled"))
     st.success(f"{added} of {len(rows)} people enrolled, "
                f"{sum(r.accepted for r in rows)} faces in all.")
     st.dataframe(table, hide_index=True, width="stretch")
@@ -236,7 +259,7 @@ def faces_tab(client: AdminApi, person: dict[str, Any]) -> None:
         quality = face.get("quality")
         # the API's "quality" is the face's sharpness (variance of the Laplacian)
         cols[1].markdown(f"sharpness {quality:.0f}" if quality is not None else "sharpness —")
-        cols[2].markdown(f"added {ui.local_time(face.get('created_at'), '%d %b %Y %H:%M')}")
+        cols[2].markdown(f"added {ui.local_time(face.get('created_at'), '%Y-%m-%d %H:%M')}")
         if ui.is_admin() and cols[3].button("Delete", key=f"del_face_{face['id']}",
                                             icon=":material/delete:"):
             try:
@@ -277,10 +300,10 @@ def edit_tab(client: AdminApi, person: dict[str, Any], schedules: list[dict[str,
                                    value=person.get("external_id") or "", max_chars=200)
         c, d, e = st.columns(3)
         valid_from = c.date_input("Valid from", value=_local_date(person.get("valid_from")),
-                                  format="DD/MM/YYYY")
+                                  format="YYYY-MM-DD")
         valid_until = d.date_input("Valid until (last day)",
                                    value=_local_date(person.get("valid_until"), until=True),
-                                   format="DD/MM/YYYY")
+                                   format="YYYY-MM-DD")
         with e:
             schedule_id = _schedule_picker(schedules, person.get("schedule_id"),
                                            f"sched_{person['id']}")
@@ -349,7 +372,7 @@ def person_panel(client: AdminApi, person: dict[str, Any],
             f":violet-badge[{names.get(person.get('schedule_id'), NO_SCHEDULE)}]",
         ]
         if person.get("external_id"):
-            badges.insert(0, f":gray-badge[id {person['external_id']}]")
+            badges.insert(0, f":gray-badge[Employee or badge number {person['external_id']}]")
         st.markdown(" ".join(badges))
         if person.get("notes"):
             st.caption(person["notes"])
@@ -399,7 +422,7 @@ def page() -> None:
                 "Nobody is enrolled yet." + (" Add a person above." if ui.is_admin() else ""))
         return
     table = pd.DataFrame([{
-        "Name": p["name"], "External id": p.get("external_id") or "",
+        "Name": p["name"], "Employee or badge number": p.get("external_id") or "",
         "Active": bool(p.get("active")), "Faces": p.get("face_count") or 0,
         "Valid": _validity(p), "Schedule": names.get(p.get("schedule_id"), "any time"),
     } for p in result.items])

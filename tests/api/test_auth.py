@@ -107,6 +107,7 @@ def test_token_cli_creates_lists_and_revokes(api: Api) -> None:
 
     listed = _cli(api, "token", "list")
     assert listed.returncode == 0 and "cli-admin" in listed.stdout and token not in listed.stdout
+    assert listed.stdout.split()[:5] == ["id", "role", "name", "state", "last"]  # a header row
 
     again = _cli(api, "token", "create", "--role", "viewer", "--name", "cli-admin")
     assert again.returncode == 1 and "exists" in again.stderr

@@ -74,6 +74,21 @@ def test_mixed_upload_enrols_the_good_photos_and_reports_each_file(
     assert resp.json()["enrolled"] == 1 and _face_count(api, pid) == before + 1
 
 
+def test_the_same_photos_again_change_nothing(
+    api: Api, enrolled: dict[str, str], probes_dir: Path
+) -> None:
+    pid = enrolled["alex_lacamoire"]
+    photo = ("alex.jpg", (probes_dir / "alex_lacamoire__1.jpg").read_bytes())
+    first = api.admin.post(f"/people/{pid}/faces", files=[("photos", photo)])
+    assert first.status_code == 201, first.text
+    before = _face_count(api, pid)
+    again = api.admin.post(f"/people/{pid}/faces", files=[("photos", photo)])
+    assert again.status_code == 200, again.text  # nothing new, nothing refused
+    (result,) = again.json()["results"]
+    assert again.json()["enrolled"] == 0 and result["code"] == "duplicate"
+    assert _face_count(api, pid) == before
+
+
 def test_another_persons_face_is_a_conflict(
     api: Api, enrolled: dict[str, str], probes_dir: Path
 ) -> None:
@@ -144,7 +159,8 @@ def test_delete_a_face(api: Api, enrolled: dict[str, str], probes_dir: Path) -> 
     pid = enrolled["barack_obama"]
     before = _face_count(api, pid)
     resp = api.admin.post(f"/people/{pid}/faces", files=[
-        ("photos", ("b.jpg", (probes_dir / "barack_obama__480p.jpg").read_bytes()))])
+        # a new photo: barack_obama__480p.jpg is a smaller copy of an enrolled one (a duplicate)
+        ("photos", ("b.jpg", (probes_dir / "barack_obama__1.jpg").read_bytes()))])
     face_id = resp.json()["results"][0]["face_id"]
     assert _face_count(api, pid) == before + 1
     assert api.admin.delete(f"/people/{pid}/faces/{face_id}").status_code == 200

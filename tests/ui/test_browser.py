@@ -88,6 +88,11 @@ def test_admin_enrols_a_person_and_sees_their_entry(browser, console: Console, p
     assert "Alex Lacamoire" in page.get_by_text("Last decision:").inner_text()
     assert (console.api.settings.run_dir / "latest.jpg").exists()
     page.get_by_test_id("stImage").first.wait_for()  # the appliance's annotated frame
+    # the appliance has stopped: its last frame is shown as such, with its own time, and
+    # nothing offers an unlock that no kiosk would carry out
+    page.get_by_text("Last frame, kiosk offline").wait_for()
+    assert page.get_by_role("button", name="Unlock now…").is_disabled()
+    assert page.get_by_text("Live view ·").count() == 0
     shot(page, "door")
 
     go(page, "Schedules")

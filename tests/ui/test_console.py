@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appliance import store
 from tests.ui.conftest import APP, PAGES, ConsoleApi, free_port, open_page, sign_in
 
 
@@ -51,7 +53,8 @@ def test_admin_signs_in_and_every_page_renders(ui_env: ConsoleApi, kit_entered: 
     open_page(at, "Entry log")
     log = at.dataframe[0].value
     row = log[log["Person"] == "Kit Harington"].iloc[0]
-    assert row["Kind"] == "Granted" and row["Distance"] < 0.55 and row["Snapshot"]
+    assert row["Kind"] == "Granted" and row["Distance"] < 0.55
+    assert row["Snapshot"].startswith("data:image/jpeg;base64,")  # shown as an image
     csv = at.get("download_button")[0]
     assert csv.proto.label == "Download CSV"
     granted = int(next(m.value for m in at.metric if m.label == "Granted"))
@@ -80,6 +83,22 @@ def test_adding_a_person_with_a_fixture_photo_enrols_a_face(ui_env: ConsoleApi,
     assert f"**{photo.name}** — accepted" in said and "1 face enrolled" in said
     person = ui_env.person_named("Joe Biden")
     assert person is not None and person["face_count"] == 1
+
+
+def test_adding_a_person_whose_photos_are_all_refused_adds_nobody(ui_env: ConsoleApi,
+                                                                    probes_dir: Path) -> None:
+    at = open_page(sign_in(ui_env.admin_token), "People")
+    next(t for t in at.text_input if t.label == "Name").input("Group Photo")
+    two = probes_dir / "two_faces__two_people.jpg"
+    at.get("file_uploader")[0].set_value([(two.name, two.read_bytes(), "image/jpeg")])
+    button(at, "Add person").click()
+    at.run()
+    assert not at.exception, at.exception
+    said = texts(at)
+    assert "**Group Photo** was not added: no photo was accepted" in said
+    assert f"**{two.name}** — refused: more than one face found" in said
+    assert "**Group Photo** added." not in said
+    assert ui_env.person_named("Group Photo") is None  # the CLI's rule: nobody faceless
 
 
 def test_a_refused_photo_shows_its_reason(ui_env: ConsoleApi, kit_entered: dict,
@@ -117,6 +136,15 @@ def test_bulk_zip_enrols_one_person_per_folder(ui_env: ConsoleApi, people_dir: P
     assert report.iloc[0]["Person"] == "Rose Leslie" and report.iloc[0]["Result"] == "created"
     person = ui_env.person_named("Rose Leslie")
     assert person["external_id"] == "rose_leslie" and person["face_count"] == 2
+    # the same zip again: nothing new, nobody twice
+    button(at, "Enrol everyone in the zip").click()
+    at.run()
+    assert not at.exception, at.exception
+    report = at.dataframe[0].value
+    assert report.iloc[0]["Result"] == "already enrolled"
+    assert report.iloc[0]["Faces enrolled"] == 0
+    again = ui_env.get("/people?search=Rose Leslie")["items"]
+    assert len(again) == 1 and again[0]["face_count"] == 2
 
 
 def test_deleting_a_person_says_the_faces_go_too(ui_env: ConsoleApi, people_dir: Path) -> None:
@@ -140,15 +168,46 @@ def test_deleting_a_person_says_the_faces_go_too(ui_env: ConsoleApi, people_dir:
     assert ui_env.person_named("Lin Delete") is None
 
 
+@pytest.fixture
+def fresh_status(ui_env: ConsoleApi) -> Iterator[None]:
+    """A status row as a running appliance writes it (fresh), put back as it was afterwards."""
+    db = store.open_db(ui_env.settings.db_path)
+    saved = store.get_status(db, "appliance")
+    store.put_status(db, "appliance", {"running": True, "locked": True, "camera_ok": True,
+                                       "gallery_persons": 0, "simulated": True})
+    try:
+        yield
+    finally:
+        if saved:
+            store.put_status(db, "appliance", {k: v for k, v in saved.items()
+                                               if k != "updated_at"})
+        db.conn.close()
+
+
 def test_unlock_asks_first_and_says_when_the_appliance_does_not_answer(
-        ui_env: ConsoleApi) -> None:
+        ui_env: ConsoleApi, kit_entered: dict, fresh_status: None) -> None:
     at = sign_in(ui_env.admin_token)
+    said = texts(at)
+    # the start-up warnings that matter are repeated on the Door page
+    assert "Nobody is enrolled" in said and "Simulated door" in said
+    # the frame the appliance left (kit_entered), captioned with its own time while it "runs"
+    captions = [img.caption for el in at.image for img in el.proto.imgs]
+    assert any(c.startswith("Live view · taken ") for c in captions), captions
     button(at, "Unlock now…").click()
     at.run()
     assert "Unlock the door now?" in texts(at)
     button(at, "Yes, unlock").click()
     at.run(timeout=30)
-    assert "did not answer" in texts(at)  # no appliance running: nothing opened
+    assert "did not answer" in texts(at)  # the status row is there, no appliance answers
+
+
+def test_no_unlock_while_the_kiosk_is_not_running(ui_env: ConsoleApi, kit_entered: dict) -> None:
+    at = sign_in(ui_env.admin_token)  # the appliance ran (for Kit) and has stopped since
+    said = texts(at)
+    assert "Appliance **offline**" in said
+    assert button(at, "Unlock now…").disabled
+    assert "unavailable while the kiosk is not running" in said
+    assert "Locked" not in [m.value for m in at.metric]  # a stopped kiosk's lock is not known
 
 
 def test_a_schedule_is_created_from_the_table(ui_env: ConsoleApi) -> None:
@@ -186,6 +245,7 @@ def test_api_down_says_so_and_recovers(ui_env: ConsoleApi,
     for page in PAGES:
         open_page(at, page)
         assert "The admin API is not reachable" in texts(at), page
+        assert at.title, f"{page}: the page keeps its title"
     monkeypatch.setenv("FACEGATE_UI_API_URL", ui_env.url)
     open_page(at, "Sync")
     assert "not reachable" not in texts(at)
