@@ -123,7 +123,10 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
     settings = load_settings(data_dir=Path(tempfile.mkdtemp()) / "data")
     threshold = args.threshold if args.threshold is not None else settings.match_threshold
     margin = args.margin if args.margin is not None else settings.match_margin
-    settings = settings.model_copy(update={"match_threshold": threshold, "match_margin": margin})
+    update = {"match_threshold": threshold, "match_margin": margin}
+    if args.min_sharpness is not None:  # upscaled academic photos are soft
+        update["min_sharpness"] = args.min_sharpness
+    settings = settings.model_copy(update=update)
     db = store.open_db(settings.db_path)
 
     # enrolment through the real path: one store, people in turn, look-alikes refused
@@ -153,8 +156,9 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
     ext = {pid: p["external_id"] for pid, p in gallery.persons.items()}
     order = [ext[pid] for pid in gallery.person_ids_in_order]  # identity names, gallery order
     index = {n: i for i, n in enumerate(order)}
+    if not order:
+        raise SystemExit(f"{root}: nobody could be enrolled: {other_refusals[:3]}")
     geometry = thresholds.gallery_geometry(thresholds.group_faces(rows.person_ids, rows.embeddings))
-    geometry_by_name = {ext[g.person_id]: g for g in geometry}
 
     # probes: everything not used to enrol; people refused at enrolment are strangers here
     probe_files = {n: [f for f in ids[n] if f not in enrol_files.get(n, [])] for n in names}
@@ -302,7 +306,6 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
             }
             for g in geometry
         ],
-        "_geometry_by_name": None if geometry_by_name is None else len(geometry_by_name),
     }
 
 
@@ -318,6 +321,9 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, help="operating threshold (settings' default)")
     ap.add_argument("--margin", type=float, help="margin (settings' default)")
     ap.add_argument("--min-side", type=int, default=400, help="upscale photos smaller than this")
+    ap.add_argument(
+        "--min-sharpness", type=float, help="enrolment sharpness floor (settings' default)"
+    )
     ap.add_argument(
         "--factors", type=float, nargs="*", default=[0.8, 0.9], help="per-person threshold factors"
     )
@@ -387,7 +393,6 @@ def main() -> None:
                 f"  closest stranger {c['stranger']} -> {c['taken_for']} "
                 f"d={c['distance']} margin={c['margin']}"
             )
-        r.pop("_geometry_by_name", None)
     path = write_results(args.name, {"sets": results})
     print(f"wrote {path.relative_to(REPO)}")
 
