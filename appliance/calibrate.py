@@ -21,6 +21,13 @@ from loguru import logger
 from appliance import thresholds
 from appliance.store import GalleryRows
 
+#: Fewer enrolled photos than this and a person is advised to enrol more: with 3 photos per
+#: person, a strict threshold keeps strangers out at a far better genuine rate (README).
+ADVISED_PHOTOS = 3
+#: Two photos of one person further apart than this (dlib's own same-person limit) may not be
+#: the same person.
+SPREAD_LIMIT = 0.6
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm"}
 
 
@@ -65,6 +72,7 @@ def report(
             "spread": round(g.spread, 4),
             "nearest_person": name(g.nearest_id),
             "nearest_distance": None if g.nearest_id is None else round(g.nearest_distance, 4),
+            "advice": _advice(g),
         }
         for g in geometry
     ]
@@ -126,6 +134,15 @@ def report(
     else:
         rep.recommendation = "give --probes and --strangers to measure false accepts"
     return rep
+
+
+def _advice(g: thresholds.PersonGeometry) -> str:
+    notes = []
+    if g.faces < ADVISED_PHOTOS:
+        notes.append(f"enrol {ADVISED_PHOTOS - g.faces} more photo(s)")
+    if g.spread > SPREAD_LIMIT:
+        notes.append("check that every photo is this person")
+    return "; ".join(notes)
 
 
 def image_files(folder: Path) -> list[Path]:

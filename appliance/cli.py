@@ -324,10 +324,11 @@ def cmd_calibrate(args, settings) -> int:
                 f"{p['spread']:.3f}",
                 p["nearest_person"] or "-",
                 _num(p["nearest_distance"]),
+                p["advice"],
             ]
             for p in rep.persons
         ],
-        ["person", "faces", "spread", "nearest other person", "distance"],
+        ["person", "faces", "spread", "nearest other person", "distance", "advice"],
     )
     if rep.lookalikes:
         print(f"look-alike pairs under threshold + margin ({rep.threshold + rep.margin:.2f}):")

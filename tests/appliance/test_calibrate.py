@@ -45,6 +45,8 @@ def test_gallery_report_names_each_persons_nearest_neighbour(env):
         assert p["nearest_person"] in ENROLLED and p["nearest_person"] != p["name"]
         assert 0.5 < p["nearest_distance"] < 1.2
     assert names["barack_obama"]["faces"] == 3 and names["barack_obama"]["spread"] > 0
+    assert names["barack_obama"]["advice"] == ""
+    assert names["lin_manuel_miranda"]["advice"] == "enrol 2 more photo(s)"
     assert rep["lookalikes"] == [] and rep["sweep"] == []
 
 

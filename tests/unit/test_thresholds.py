@@ -56,6 +56,14 @@ def test_sweep_recommends_the_threshold_that_keeps_strangers_out():
     assert rep.lookalikes == [{"a": "A", "b": "B", "distance": 0.5}]
 
 
+def test_advice_asks_for_more_photos_and_flags_a_wide_spread():
+    rows = _rows({"a": [[0, 0], [0.7, 0], [0.1, 0]], "b": [[5, 0]]})
+    rep = report(rows, threshold=0.55, margin=0.08)
+    advice = {p["person_id"]: p["advice"] for p in rep.persons}
+    assert advice["a"] == "check that every photo is this person"
+    assert advice["b"] == "enrol 2 more photo(s)"
+
+
 def test_no_safe_threshold_is_said_plainly():
     probes = {"a": [np.array([0.1, 0.0])]}
     strangers = [np.array([5.0, 0.0])]  # on c's only face: accepted at any threshold
