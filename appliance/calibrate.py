@@ -51,6 +51,7 @@ def report(
     *,
     threshold: float,
     margin: float,
+    max_ratio: float = 1.0,
     probes: dict[str, list[np.ndarray]] | None = None,
     strangers: list[np.ndarray] | None = None,
     grid: list[float] | None = None,
@@ -99,10 +100,14 @@ def report(
         for pid, embs in (probes or {}).items():
             gen_embs += embs
             truth += [index[pid]] * len(embs)
-        gen = thresholds.decisions(dist_matrix(gen_embs))
-        strg = thresholds.decisions(dist_matrix(list(strangers or [])))
+        gen_m, str_m = dist_matrix(gen_embs), dist_matrix(list(strangers or []))
+        gen, strg = thresholds.decisions(gen_m), thresholds.decisions(str_m)
+        also = (
+            thresholds.cohort_ratio(gen_m) <= max_ratio,
+            thresholds.cohort_ratio(str_m) <= max_ratio,
+        )
         rows_ = thresholds.sweep(
-            gen, np.asarray(truth), strg, margin, grid or thresholds.default_grid()
+            gen, np.asarray(truth), strg, margin, grid or thresholds.default_grid(), also
         )
         rep.sweep = [r.as_dict() for r in rows_]
         best = thresholds.best_safe(rows_)

@@ -231,7 +231,7 @@ def cmd_identify(args, settings) -> int:
     faces = []
     now = store.utc_now()
     for box, emb in zip(boxes, engine.encode(rgb, boxes), strict=True):
-        m = gallery.match(emb, settings.match_threshold)
+        m = gallery.match(emb, settings.match_threshold, settings.match_cohort_ratio)
         person = gallery.persons.get(m.person_id) if m.person_id else None
         if person is None:
             decision, reason = policy.DENIED, "unknown_face"
@@ -308,6 +308,7 @@ def cmd_calibrate(args, settings) -> int:
         rows,
         threshold=settings.match_threshold,
         margin=settings.match_margin,
+        max_ratio=settings.match_cohort_ratio,
         probes=probes,
         strangers=strangers,
     )
@@ -315,7 +316,10 @@ def cmd_calibrate(args, settings) -> int:
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2))
         return EXIT_OK
-    print(f"threshold {rep.threshold}, margin {rep.margin} (FACEGATE_MATCH_THRESHOLD/_MARGIN)")
+    print(
+        f"threshold {rep.threshold}, margin {rep.margin}, cohort ratio "
+        f"{settings.match_cohort_ratio} (FACEGATE_MATCH_THRESHOLD, _MARGIN, _COHORT_RATIO)"
+    )
     _print_table(
         [
             [

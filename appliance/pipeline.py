@@ -190,7 +190,7 @@ class Pipeline:
             report.encoded = len(encs)
             self.stats["encodings"] += len(encs)
             for (tr, _), emb in zip(to_encode, encs, strict=True):
-                m = self.gallery.match(emb, self.s.match_threshold)
+                m = self.gallery.match(emb, self.s.match_threshold, self.s.match_cohort_ratio)
                 tr.matches.append(m)
                 tr.last_encoded = t
                 self._follow_identity(tr, m)

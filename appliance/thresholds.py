@@ -117,6 +117,16 @@ def accepted(dec: Decisions, thresholds: np.ndarray | float, margin: float) -> n
     return (dec.distance <= per_probe) & (dec.margin >= margin)
 
 
+def cohort_ratio(per_person: np.ndarray, k: int = 5) -> np.ndarray:
+    """Score normalisation against a cohort of the other enrolled people: the best distance over
+    the mean distance to the next ``k`` people. A stranger in a crowded part of the embedding
+    space is close to many people, so a low ratio means "close to this one person only"."""
+    d = np.sort(np.asarray(per_person, dtype=np.float64), axis=1)
+    if d.shape[1] < 2:
+        return np.zeros(d.shape[0])
+    return d[:, 0] / d[:, 1 : 1 + k].mean(axis=1)
+
+
 @dataclass(frozen=True)
 class SweepRow:
     threshold: float
@@ -159,11 +169,16 @@ def evaluate(
     thresholds: np.ndarray | float,
     margin: float,
     label: float,
+    *,
+    also: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SweepRow:
-    """Count accepts at one setting. ``genuine_truth`` is each genuine probe's person index."""
+    """Count accepts at one setting. ``genuine_truth`` is each genuine probe's person index;
+    ``also`` is an extra (genuine, strangers) boolean condition for acceptance."""
     ga = accepted(genuine, thresholds, margin)
     right = genuine.best == np.asarray(genuine_truth)
     sa = accepted(strangers, thresholds, margin)
+    if also is not None:
+        ga, sa = ga & also[0], sa & also[1]
     return SweepRow(
         label,
         int((ga & right).sum()),
@@ -180,9 +195,10 @@ def sweep(
     strangers: Decisions,
     margin: float,
     grid: Sequence[float],
+    also: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[SweepRow]:
-    """One row per global threshold of ``grid``."""
-    return [evaluate(genuine, genuine_truth, strangers, t, margin, t) for t in grid]
+    """One row per global threshold of ``grid`` (``also``: see :func:`evaluate`)."""
+    return [evaluate(genuine, genuine_truth, strangers, t, margin, t, also=also) for t in grid]
 
 
 def best_safe(rows: Sequence[SweepRow]) -> SweepRow | None:

@@ -123,6 +123,7 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
     settings = load_settings(data_dir=Path(tempfile.mkdtemp()) / "data")
     threshold = args.threshold if args.threshold is not None else settings.match_threshold
     margin = args.margin if args.margin is not None else settings.match_margin
+    ratio = args.ratio if args.ratio is not None else settings.match_cohort_ratio
     update = {"match_threshold": threshold, "match_margin": margin}
     if args.min_sharpness is not None:  # upscaled academic photos are soft
         update["min_sharpness"] = args.min_sharpness
@@ -186,13 +187,19 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
     strg = thresholds.decisions(np.vstack(str_rows) if str_rows else np.zeros((0, P)))
     truth = np.asarray(gen_truth, dtype=np.int64)
 
+    gen_m = np.vstack(gen_rows) if gen_rows else np.zeros((0, P))
+    str_m = np.vstack(str_rows) if str_rows else np.zeros((0, P))
+    cohort_ok = (thresholds.cohort_ratio(gen_m) <= ratio, thresholds.cohort_ratio(str_m) <= ratio)
     grid = thresholds.default_grid()
-    sweep = thresholds.sweep(gen, truth, strg, margin, grid)
+    sweep = thresholds.sweep(gen, truth, strg, margin, grid, cohort_ok)
     safe = thresholds.best_safe(sweep)
-    op = thresholds.evaluate(gen, truth, strg, threshold, margin, threshold)
+    op = thresholds.evaluate(gen, truth, strg, threshold, margin, threshold, also=cohort_ok)
 
     # per-person thresholds from the gallery geometry, at the same base threshold
-    strategies = {"global": op}
+    strategies = {
+        f"default (cohort {ratio})": op,
+        "threshold only": thresholds.evaluate(gen, truth, strg, threshold, margin, threshold),
+    }
     pp_thresholds = {}
     for factor in args.factors:
         per = thresholds.person_thresholds(geometry, threshold, factor=factor)
@@ -201,20 +208,36 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         strategies[f"per-person x{factor}"] = thresholds.evaluate(
             gen, truth, strg, vec, margin, threshold
         )
+    # cohort normalisation: the other enrolled people are the cohort (single photos only)
+    for r_try in args.cohort:
+        strategies[f"cohort ratio {r_try}"] = thresholds.evaluate(
+            gen,
+            truth,
+            strg,
+            threshold,
+            margin,
+            threshold,
+            also=(
+                thresholds.cohort_ratio(gen_m) <= r_try,
+                thresholds.cohort_ratio(str_m) <= r_try,
+            ),
+        )
 
     # the door's decision over an approach: windows of 4 consecutive photos through the vote
-    def door(files: list[Path], thr: np.ndarray | float) -> list[str | None]:
+    def door(files: list[Path], thr: np.ndarray | float, max_ratio: float) -> list[str | None]:
         m, kept = matrix(files)
         if not len(kept):
             return []
         dec = thresholds.decisions(m)
+        ratios = thresholds.cohort_ratio(m)
         acc_t = np.asarray(thr, dtype=np.float64)
         matches = []
         for i in range(len(kept)):
             b = int(dec.best[i])
             t = float(acc_t[b]) if acc_t.ndim == 1 else float(acc_t)
             dist, mar = float(dec.distance[i]), float(dec.margin[i])
-            matches.append(Match(order[b] if dist <= t else None, dist, mar, order[b]))
+            ok = dist <= t and ratios[i] <= max_ratio
+            matches.append(Match(order[b] if ok else None, dist, mar, order[b], float(ratios[i])))
         out = []
         for start in range(0, max(1, len(matches) - 3)):
             window = matches[start : start + 4]
@@ -222,10 +245,10 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
             out.append(res.person_id)
         return out
 
-    def sequences(thr) -> dict:
+    def sequences(thr, max_ratio: float = 1.0) -> dict:
         s = {"genuine": 0, "granted_right": 0, "granted_wrong": 0, "strangers": 0, "stranger_in": 0}
         for n in names:
-            for who in door(probe_files[n], thr):
+            for who in door(probe_files[n], thr, max_ratio):
                 if n in index:
                     s["genuine"] += 1
                     s["granted_right"] += who == n
@@ -235,15 +258,18 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
                     s["stranger_in"] += who is not None
         return s
 
-    seq = {"global": sequences(threshold)}
+    seq = {
+        f"default (cohort {ratio})": sequences(threshold, ratio),
+        "threshold only": sequences(threshold),
+    }
     for factor, vec in pp_thresholds.items():
         seq[f"per-person x{factor}"] = sequences(vec)
 
     # per group / condition at the operating point
     labels = read_groups(root)
     breakdown: dict[str, dict[str, int]] = {}
-    ga = thresholds.accepted(gen, threshold, margin)
-    sa = thresholds.accepted(strg, threshold, margin)
+    ga = thresholds.accepted(gen, threshold, margin) & cohort_ok[0]
+    sa = thresholds.accepted(strg, threshold, margin) & cohort_ok[1]
 
     def key_of(f: Path) -> str | None:
         ident = f.parent.name
@@ -288,6 +314,7 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         "probes_without_face": no_face,
         "threshold": threshold,
         "margin": margin,
+        "cohort_ratio": ratio,
         "lookalike_refusals": lookalike_refusals,
         "other_refusals": other_refusals,
         "operating_point": op.as_dict(),
@@ -320,12 +347,16 @@ def main() -> None:
     ap.add_argument("--enrol-photos", type=int, default=1, help="photos enrolled per person (1)")
     ap.add_argument("--threshold", type=float, help="operating threshold (settings' default)")
     ap.add_argument("--margin", type=float, help="margin (settings' default)")
+    ap.add_argument("--ratio", type=float, help="cohort ratio limit (settings' default; 1 = off)")
     ap.add_argument("--min-side", type=int, default=400, help="upscale photos smaller than this")
     ap.add_argument(
         "--min-sharpness", type=float, help="enrolment sharpness floor (settings' default)"
     )
     ap.add_argument(
-        "--factors", type=float, nargs="*", default=[0.8, 0.9], help="per-person threshold factors"
+        "--factors", type=float, nargs="*", default=[], help="per-person threshold factors to try"
+    )
+    ap.add_argument(
+        "--cohort", type=float, nargs="*", default=[], help="more cohort ratio limits to try"
     )
     ap.add_argument("--name", default="bench_recognition", help="results file name")
     args = ap.parse_args()
@@ -346,7 +377,10 @@ def main() -> None:
         )
         rows = []
         for name, s in r["strategies"].items():
-            q = r["sequences"][name]
+            q = r["sequences"].get(name)
+            if q is None:  # the vote is only replayed for threshold strategies
+                q = {"granted_right": 0, "genuine": 0, "granted_wrong": "-", "stranger_in": "-"}
+                q["strangers"] = "-"
             rows.append(
                 [
                     name,

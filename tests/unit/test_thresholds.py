@@ -70,3 +70,26 @@ def test_no_safe_threshold_is_said_plainly():
     rep = report(ROWS, threshold=0.55, margin=0.08, probes=probes, strangers=strangers)
     assert rep.recommended_threshold is None
     assert "no threshold" in rep.recommendation
+
+
+def test_cohort_ratio_is_low_only_when_one_person_stands_out():
+    lone = [0.4, 0.9, 1.0, 1.1]  # close to one person, far from the rest
+    crowded = [0.4, 0.45, 0.5, 0.5]  # close to everyone: a stranger in a dense region
+    r = thresholds.cohort_ratio(np.array([lone, crowded]), k=3)
+    assert r[0] < 0.45 < 0.8 < r[1]
+
+
+def test_gallery_match_refuses_a_face_near_many_people_with_the_cohort_ratio():
+    from appliance.match import Gallery
+
+    # seven people on a ring of radius 0.6 around the origin
+    angles = np.arange(7) * 2 * np.pi / 7
+    gallery = Gallery(
+        _rows({f"p{i}": [[0.6 * np.cos(a), 0.6 * np.sin(a)]] for i, a in enumerate(angles)})
+    )
+    crowded = np.array([0.1, 0.0])  # 0.5 from p0, 0.54-0.7 from the others: near everyone
+    m = gallery.match(crowded, 0.55, max_ratio=0.7)
+    assert m.best_person_id == "p0" and m.person_id is None and m.ratio > 0.7
+    assert gallery.match(crowded, 0.55).person_id == "p0"  # ratio off: let in as p0
+    close = np.array([0.55, 0.0])  # right on p0, far from the rest
+    assert gallery.match(close, 0.55, max_ratio=0.7).person_id == "p0"
