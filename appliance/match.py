@@ -93,13 +93,15 @@ class Gallery:
         if per_person.shape[0] == 1:
             best, dist, margin = 0, float(per_person[0]), float("inf")
         else:
+            # the best person and the next five, in one O(persons) pass
             k = min(6, per_person.shape[0])
-            near = np.partition(per_person, k - 1)[:k] if k < per_person.shape[0] else per_person
-            near = np.sort(near)[:k]
-            best = int(np.argmin(per_person))
-            dist = float(near[0])
-            margin = float(near[1] - dist)
-            ratio = dist / float(near[1:].mean()) if float(near[1:].mean()) > 0 else 1.0
+            idx = np.argpartition(per_person, k - 1)[:k]
+            idx = idx[np.argsort(per_person[idx])]
+            best = int(idx[0])
+            dist = float(per_person[best])
+            margin = float(per_person[idx[1]] - dist)
+            cohort = float(per_person[idx[1:]].mean())
+            ratio = dist / cohort if cohort > 0 else 1.0
         best_id = self._person_of_group[best]
         ok = dist <= threshold and ratio <= max_ratio
         return Match(best_id if ok else None, dist, margin, best_id, ratio)
