@@ -309,7 +309,7 @@ def cmd_identify(args, settings) -> int:
     rules = track_decision.Rules.from_settings(settings, liveness_timeout_s=UNSURE_TIMEOUT_S)
     ctx = track_decision.Context(0.0, store.utc_now(), gallery.persons, {})
     for box, emb in zip(boxes, engine.encode(rgb, boxes), strict=True):
-        m = gallery.match(emb, settings.match_threshold)
+        m = gallery.match(emb, settings.match_threshold, settings.match_cohort_ratio)
         d = track_decision.judge_still(m, ctx, rules)
         person = d.person
         faces.append(
@@ -354,6 +354,87 @@ def cmd_identify(args, settings) -> int:
 
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
+
+
+def cmd_calibrate(args, settings) -> int:
+    from appliance import calibrate, store
+    from appliance.faces import MODEL_NAME
+
+    for opt, folder in (("--probes", args.probes), ("--strangers", args.strangers)):
+        if folder is not None and not Path(folder).is_dir():
+            print(f"error: {opt} {folder} is not a folder", file=sys.stderr)
+            return EXIT_USAGE
+    db = store.open_db(settings.db_path)
+    try:
+        rows = store.load_gallery_rows(db, MODEL_NAME)
+    finally:
+        db.conn.close()
+    if not rows.person_ids:
+        print("error: nobody is enrolled; enrol people first", file=sys.stderr)
+        return EXIT_FAIL
+    probes = strangers = None
+    unmatched: list[str] = []
+    if args.probes or args.strangers:
+        from appliance.loop import make_engine
+
+        engine = make_engine(settings)
+        if args.probes:
+            folders, unmatched = calibrate.probe_folders(rows, Path(args.probes))
+            probes = {pid: calibrate.embed_folder(engine, d) for pid, d in folders.items()}
+        if args.strangers:
+            strangers = calibrate.embed_folder(engine, Path(args.strangers))
+    rep = calibrate.report(
+        rows,
+        threshold=settings.match_threshold,
+        margin=settings.match_margin,
+        max_ratio=settings.match_cohort_ratio,
+        probes=probes,
+        strangers=strangers,
+    )
+    rep.unmatched_probe_folders = unmatched
+    if args.json:
+        print(json.dumps(rep.as_dict(), indent=2))
+        return EXIT_OK
+    print(
+        f"threshold {rep.threshold}, margin {rep.margin}, cohort ratio "
+        f"{settings.match_cohort_ratio} (FACEGATE_MATCH_THRESHOLD, _MARGIN, _COHORT_RATIO)"
+    )
+    _print_table(
+        [
+            [
+                p["name"],
+                str(p["faces"]),
+                f"{p['spread']:.3f}",
+                p["nearest_person"] or "-",
+                _num(p["nearest_distance"]),
+                p["advice"],
+            ]
+            for p in rep.persons
+        ],
+        ["person", "faces", "spread", "nearest other person", "distance", "advice"],
+    )
+    if rep.lookalikes:
+        print(f"look-alike pairs under threshold + margin ({rep.threshold + rep.margin:.2f}):")
+        for pair in rep.lookalikes:
+            print(f"  {pair['a']} / {pair['b']}: {pair['distance']:.3f}")
+    for name in unmatched:
+        print(f"warning: probe folder {name!r} matches no enrolled person", file=sys.stderr)
+    if rep.sweep:
+        _print_table(
+            [
+                [
+                    f"{r['threshold']:.2f}",
+                    f"{r['genuine_accepted']}/{r['genuine']}",
+                    str(r["wrong_person"]),
+                    f"{r['stranger_accepts']}/{r['strangers']}",
+                ]
+                for r in rep.sweep
+            ],
+            ["threshold", "genuine accepted", "wrong person", "strangers accepted"],
+        )
+    print("recommendation: " + rep.recommendation)
+    print("(nothing was changed; set FACEGATE_MATCH_THRESHOLD yourself)")
+    return EXIT_OK
 
 
 def cmd_run(args, settings) -> int:
@@ -533,6 +614,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("photo")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_identify)
+
+    c = sub.add_parser(
+        "calibrate", help="how safe is the match threshold for the enrolled people? (read-only)"
+    )
+    c.add_argument("--probes", metavar="DIR", help="photos of enrolled people, a folder each")
+    c.add_argument("--strangers", metavar="DIR", help="photos of people who are not enrolled")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_calibrate)
 
     r = sub.add_parser("run", help="run the door")
     r.add_argument("--source", help="camera index, /dev/videoN, URL, video file or image folder")

@@ -26,6 +26,7 @@ class Match:
     distance: float  # distance to the best person's closest face (inf on an empty gallery)
     margin: float  # second-best person's distance minus the best (inf with one person)
     best_person_id: str | None  # the nearest person even when over the threshold
+    ratio: float = 0.0  # distance over the mean distance to the next (up to 5) people
 
 
 @dataclass(frozen=True)
@@ -87,18 +88,29 @@ class Gallery:
         np.maximum(per_person, 0.0, out=per_person)
         return np.sqrt(per_person, out=per_person)
 
-    def match(self, embedding: np.ndarray, threshold: float) -> Match:
-        """The best person under ``threshold``, with the margin to the runner-up person."""
+    def match(self, embedding: np.ndarray, threshold: float, max_ratio: float = 1.0) -> Match:
+        """The best person under ``threshold``, with the margin to the runner-up person.
+
+        ``max_ratio`` (cohort normalisation, see appliance/thresholds.py): the best distance
+        must also be at most this fraction of the mean distance to the next 5 people; a stranger
+        in a crowded part of dlib's space is near many people at once. 1 turns it off.
+        """
         if self.face_count == 0:
             return Match(None, float("inf"), float("inf"), None)
         per_person = self.person_distances(embedding)
+        ratio = 0.0
         if per_person.shape[0] == 1:
             best, dist, margin = 0, float(per_person[0]), float("inf")
         else:
-            two = np.argpartition(per_person, 1)[:2]
-            two = two[np.argsort(per_person[two])]
-            best = int(two[0])
+            # the best person and the next five, in one O(persons) pass
+            k = min(6, per_person.shape[0])
+            idx = np.argpartition(per_person, k - 1)[:k]
+            idx = idx[np.argsort(per_person[idx])]
+            best = int(idx[0])
             dist = float(per_person[best])
-            margin = float(per_person[two[1]] - dist)
+            margin = float(per_person[idx[1]] - dist)
+            cohort = float(per_person[idx[1:]].mean())
+            ratio = dist / cohort if cohort > 0 else 1.0
         best_id = self._person_of_group[best]
-        return Match(best_id if dist <= threshold else None, dist, margin, best_id)
+        ok = dist <= threshold and ratio <= max_ratio
+        return Match(best_id if ok else None, dist, margin, best_id, ratio)

@@ -207,7 +207,7 @@ class Pipeline:
         report.encoded = len(encs)
         self.stats["encodings"] += len(encs)
         for (tr, _), emb in zip(due, encs, strict=True):
-            m = self.gallery.match(emb, self.s.match_threshold)
+            m = self.gallery.match(emb, self.s.match_threshold, self.s.match_cohort_ratio)
             tr.last_encoded = t
             step = track_decision.encoded(tr.state, m, self.rules)
             tr.state = step.state

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     match_margin: float = Field(
         0.08, ge=0, lt=1, description="min distance gap between best and second-best person"
     )
+    match_cohort_ratio: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="max ratio of the best distance to the mean of the next 5 people (1 = off)",
+    )
     votes_needed: int = Field(2, ge=1, description="k: agreeing encodings needed in a track")
     votes_window: int = Field(4, ge=1, description="n: the last n encodings of a track vote")
     cooldown_seconds: float = Field(8.0, ge=0, description="no second grant of a person within")

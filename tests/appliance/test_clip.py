@@ -46,7 +46,9 @@ def test_clip_grants_lin_manuel_miranda_and_nobody_else(
     grants = [o for o in outcomes if o.granted]
     assert grants, "Lin-Manuel Miranda was never let in"
     assert {o.person_name for o in grants} == {"lin_manuel_miranda"}
-    assert grants[0].t < 1.0  # he is in view from the first frames
+    # he is in view from the first frames; the cohort ratio (0.7) holds him until his face is
+    # clearly nearer to him than to the one other enrolled person: 3.1 s here, under 1 s without
+    assert grants[0].t < 3.5
     # the other faces in the clip are logged as unknown, each once per track
     denied_tracks = [o.track_id for o in outcomes if not o.granted]
     assert len(denied_tracks) == len(set(denied_tracks))

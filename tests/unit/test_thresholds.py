@@ -1,0 +1,95 @@
+"""Threshold choice from gallery geometry and probe sweeps, on hand-made embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from appliance import thresholds
+from appliance.calibrate import report
+from appliance.store import GalleryRows
+
+
+def _rows(points: dict[str, list[list[float]]]) -> GalleryRows:
+    ids, emb = [], []
+    for pid, faces in points.items():
+        for f in faces:
+            ids.append(pid)
+            emb.append(f)
+    persons = {pid: {"id": pid, "name": pid.upper(), "external_id": pid} for pid in points}
+    return GalleryRows(ids, np.asarray(emb, dtype=np.float32), persons, 1)
+
+
+# three people on a line: a and b are look-alikes (0.5 apart), c is far away
+ROWS = _rows({"a": [[0, 0], [0.2, 0]], "b": [[0.7, 0]], "c": [[5, 0]]})
+
+
+def test_geometry_names_the_nearest_person_and_the_lookalike_pair():
+    geo = {
+        g.person_id: g
+        for g in thresholds.gallery_geometry(
+            thresholds.group_faces(ROWS.person_ids, ROWS.embeddings)
+        )
+    }
+    assert geo["a"].nearest_id == "b" and abs(geo["a"].nearest_distance - 0.5) < 1e-6
+    assert abs(geo["a"].spread - 0.2) < 1e-6 and geo["b"].spread == 0.0
+    assert geo["c"].nearest_id == "b"
+    pairs = thresholds.lookalike_pairs(list(geo.values()), 0.55 + 0.08)
+    assert [(a, b) for a, b, _ in pairs] == [("a", "b")]
+
+
+def test_per_person_threshold_is_stricter_only_for_crowded_people():
+    geo = thresholds.gallery_geometry(thresholds.group_faces(ROWS.person_ids, ROWS.embeddings))
+    per = thresholds.person_thresholds(geo, 0.55, factor=0.8)
+    assert abs(per["a"] - 0.4) < 1e-6 and abs(per["b"] - 0.4) < 1e-6
+    assert per["c"] == 0.55
+
+
+def test_sweep_recommends_the_threshold_that_keeps_strangers_out():
+    # genuine probes of a at 0.1 and 0.3; a stranger at 0.35 from c (and far from the rest)
+    probes = {"a": [np.array([0.1, 0.0]), np.array([-0.3, 0.0])]}
+    strangers = [np.array([5.0, 0.35])]
+    rep = report(ROWS, threshold=0.55, margin=0.08, probes=probes, strangers=strangers)
+    assert rep.recommended_threshold == 0.34  # 0.35 would let the stranger in as C
+    by_t = {r["threshold"]: r for r in rep.sweep}
+    assert by_t[0.55]["stranger_accepts"] == 1 and by_t[0.34]["false_accepts"] == 0
+    assert by_t[0.34]["genuine_accepted"] == 2
+    assert rep.lookalikes == [{"a": "A", "b": "B", "distance": 0.5}]
+
+
+def test_advice_asks_for_more_photos_and_flags_a_wide_spread():
+    rows = _rows({"a": [[0, 0], [0.7, 0], [0.1, 0]], "b": [[5, 0]]})
+    rep = report(rows, threshold=0.55, margin=0.08)
+    advice = {p["person_id"]: p["advice"] for p in rep.persons}
+    assert advice["a"] == "check that every photo is this person"
+    assert advice["b"] == "enrol 2 more photo(s)"
+
+
+def test_no_safe_threshold_is_said_plainly():
+    probes = {"a": [np.array([0.1, 0.0])]}
+    strangers = [np.array([5.0, 0.0])]  # on c's only face: accepted at any threshold
+    rep = report(ROWS, threshold=0.55, margin=0.08, probes=probes, strangers=strangers)
+    assert rep.recommended_threshold is None
+    assert "no threshold" in rep.recommendation
+
+
+def test_cohort_ratio_is_low_only_when_one_person_stands_out():
+    lone = [0.4, 0.9, 1.0, 1.1]  # close to one person, far from the rest
+    crowded = [0.4, 0.45, 0.5, 0.5]  # close to everyone: a stranger in a dense region
+    r = thresholds.cohort_ratio(np.array([lone, crowded]), k=3)
+    assert r[0] < 0.45 < 0.8 < r[1]
+
+
+def test_gallery_match_refuses_a_face_near_many_people_with_the_cohort_ratio():
+    from appliance.match import Gallery
+
+    # seven people on a ring of radius 0.6 around the origin
+    angles = np.arange(7) * 2 * np.pi / 7
+    gallery = Gallery(
+        _rows({f"p{i}": [[0.6 * np.cos(a), 0.6 * np.sin(a)]] for i, a in enumerate(angles)})
+    )
+    crowded = np.array([0.1, 0.0])  # 0.5 from p0, 0.54-0.7 from the others: near everyone
+    m = gallery.match(crowded, 0.55, max_ratio=0.7)
+    assert m.best_person_id == "p0" and m.person_id is None and m.ratio > 0.7
+    assert gallery.match(crowded, 0.55).person_id == "p0"  # ratio off: let in as p0
+    close = np.array([0.55, 0.0])  # right on p0, far from the rest
+    assert gallery.match(close, 0.55, max_ratio=0.7).person_id == "p0"
