@@ -187,6 +187,12 @@ class CameraReader(threading.Thread):
             fps = cap.get(cv2.CAP_PROP_FPS)
             self.source_fps = fps if fps and 1 <= fps <= 240 else None
             pace = self.spec.kind == "file" and not self.fast and self.source_fps
+            logger.info(
+                "source {} opened ({} fps{})",
+                self.spec.target,
+                self.source_fps or "unknown",
+                ", real speed" if pace else "",
+            )
             start = time.monotonic()
             index = 0
             produced = False

@@ -86,7 +86,7 @@ def check_source(spec: SourceSpec) -> None:
         if not glob.glob("/dev/video*"):
             raise SourceError(
                 f"no camera found (camera index {spec.target}, no /dev/video* device). Connect a "
-                "camera, or name a source: `make run ARGS=\"--source clip.mp4\"` or "
+                'camera, or name a source: `make run ARGS="--source clip.mp4"` or '
                 "`python -m appliance run --source clip.mp4` (a video file, a folder of images, "
                 "/dev/videoN or an rtsp:// URL), or set FACEGATE_CAMERA_SOURCE in .env"
             )
@@ -192,12 +192,23 @@ class Kiosk:
             self._publish_status(stopped=True)
             self.writer.close()
             self.db.conn.close()
-            logger.info("door {} stopped", self.s.door_name)
+            st = self.pipeline.stats
+            logger.info(
+                "door {} stopped: {} frames read, {} given to the pipeline, {} processed, "
+                "{} full detections, {} encodings",
+                self.s.door_name,
+                self.reader.frames_read,
+                st["frames"],
+                st["processed"],
+                st["detections"],
+                st["encodings"],
+            )
 
     # --- the frame loop ----------------------------------------------------------------------
 
     def _frame_loop(self) -> None:
         failures = 0
+        first = True
         while not self.stop_event.is_set():
             frame = self.slot.get(timeout=0.5)
             if frame is None:
@@ -207,6 +218,9 @@ class Kiosk:
                 self._swap_gallery()  # no camera frames: keep the status true all the same
                 continue
             self._check_health()
+            if first:
+                first = False
+                logger.info("deciding: first frame {} (t={:.3f} s)", frame.index, frame.t)
             try:
                 self._swap_gallery()
                 report = self.pipeline.process(frame.bgr, frame.t)
