@@ -278,6 +278,9 @@ def _num(x: float | None) -> str:
 
 
 def cmd_run(args, settings) -> int:
+    # sqlite_utils imports pandas whenever it can, for DataFrame column types; the kiosk stores
+    # none, and pandas would be a fifth of the start-up a watchdog restart costs at the door
+    sys.modules.setdefault("pandas", None)  # type: ignore[arg-type]
     from appliance.camera import SourceError
     from appliance.loop import Kiosk
 

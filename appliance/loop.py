@@ -53,7 +53,8 @@ MAX_FRAME_FAILURES = 50
 
 def make_engine(settings: Settings) -> FaceEngine:
     return FaceEngine(
-        DetectorConfig(width=settings.detect_width, upsample=settings.detect_upsample)
+        DetectorConfig(width=settings.detect_width, upsample=settings.detect_upsample),
+        landmarks=settings.liveness != "off",
     )
 
 
@@ -194,9 +195,10 @@ class Kiosk:
             self.db.conn.close()
             st = self.pipeline.stats
             logger.info(
-                "door {} stopped: {} frames read, {} given to the pipeline, {} processed, "
-                "{} full detections, {} encodings",
+                "door {} stopped: {} frames skipped late, {} frames read, {} given to the "
+                "pipeline, {} processed, {} full detections, {} encodings",
                 self.s.door_name,
+                self.reader.frames_skipped,
                 self.reader.frames_read,
                 st["frames"],
                 st["processed"],

@@ -7,6 +7,7 @@ new galleries, and turns the returned outcomes into relay pulses and entry-log r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ import numpy as np
 from loguru import logger
 
 from appliance import policy
+from appliance.cadence import DetectCadence, Pace
 from appliance.faces import Box, FaceEngine, box_height
 from appliance.liveness import UNSURE_TIMEOUT_S, LivenessCheck
 from appliance.match import Gallery, Match
@@ -118,7 +120,8 @@ class Pipeline:
         self.last_grant: dict[str, float] = {}  # person id -> frame time of their last grant
         #: when set (e.g. "gallery_stale": the store could not be re-read), nobody is let in
         self.hold_reason: str | None = None
-        self._since_full = 10**9
+        self.cadence = DetectCadence(settings.detect_every)
+        self.encode_pace = Pace()
         self.stats = {"frames": 0, "processed": 0, "detections": 0, "encodings": 0}
 
     # --- gallery ---------------------------------------------------------------------------
@@ -152,14 +155,14 @@ class Pipeline:
         report = FrameReport(processed=True)
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         tracks = self.tracker.active()
-        self._since_full += 1
-        full = self._since_full >= self.s.detect_every
+        full = self.cadence.due(time.monotonic(), tracking=bool(tracks))
         if full:
             # the whole frame, for faces that just came into view
-            self._since_full = 0
             report.detected = True
             self.stats["detections"] += 1
+            started = time.monotonic()
             boxes = self.engine.detect(rgb, upsample=self.s.detect_upsample)
+            self.cadence.done(started, time.monotonic())
         elif tracks:
             # only around the faces we already follow: a few ms instead of a full HOG pass
             boxes = [b for b in (self.engine.detect_near(rgb, tr.box) for tr in tracks) if b]
@@ -170,30 +173,6 @@ class Pipeline:
             if self.liveness is not None:
                 self.liveness.forget(tr.id)
 
-        to_encode: list[tuple[Track, Box]] = []
-        for tr, box in pairs:
-            if box_height(box) < self.s.min_face_px:
-                continue
-            since_ms = None if tr.last_encoded is None else (t - tr.last_encoded) * 1000.0
-            if since_ms is None:
-                due = True
-            elif tr.logged is None:
-                # still deciding, or agreed and waiting for liveness: keep checking that the face
-                # is still the one voted for (a photo dropped to show a live face behind it)
-                due = since_ms >= PENDING_ENCODE_MS
-            else:  # decided
-                due = since_ms >= self.s.reencode_ms
-            if due:
-                to_encode.append((tr, box))
-        if to_encode:
-            encs = self.engine.encode(rgb, [b for _, b in to_encode])
-            report.encoded = len(encs)
-            self.stats["encodings"] += len(encs)
-            for (tr, _), emb in zip(to_encode, encs, strict=True):
-                m = self.gallery.match(emb, self.s.match_threshold)
-                tr.matches.append(m)
-                tr.last_encoded = t
-                self._follow_identity(tr, m)
         if self.liveness is not None:
             need = [
                 (tr, box)
@@ -205,6 +184,42 @@ class Pipeline:
                     need, self.engine.landmarks(rgb, [b for _, b in need]), strict=True
                 ):
                     self.liveness.observe(tr.id, t, pts, _crop(bgr, box))
+        to_encode: list[tuple[Track, Box]] = []
+        for tr, box in pairs:
+            if box_height(box) < self.s.min_face_px:
+                continue
+            since_ms = None if tr.last_encoded is None else (t - tr.last_encoded) * 1000.0
+            if since_ms is None:
+                due = True
+            elif tr.logged is None:
+                # deciding, or agreed and waiting for liveness. With liveness on, its frames
+                # (cheap) matter as much as more encodings (a face's worth of CPU each): these
+                # are spaced to a share of the time the CPU allows, and the frame that would let
+                # the face in is always encoded, so the face let in is the one voted for (not a
+                # photo dropped to show a live face behind it)
+                interval_ms = PENDING_ENCODE_MS
+                if self.liveness is not None:
+                    interval_ms = max(interval_ms, self.encode_pace.interval_s * 1000.0)
+                due = since_ms >= interval_ms or (
+                    self.liveness is not None
+                    and since_ms >= PENDING_ENCODE_MS
+                    and self.liveness.verdict(tr.id).state == "live"
+                )
+            else:  # decided
+                due = since_ms >= self.s.reencode_ms
+            if due:
+                to_encode.append((tr, box))
+        if to_encode:
+            started = time.monotonic()
+            encs = self.engine.encode(rgb, [b for _, b in to_encode])
+            self.encode_pace.done(started, time.monotonic(), len(encs))
+            report.encoded = len(encs)
+            self.stats["encodings"] += len(encs)
+            for (tr, _), emb in zip(to_encode, encs, strict=True):
+                m = self.gallery.match(emb, self.s.match_threshold)
+                tr.matches.append(m)
+                tr.last_encoded = t
+                self._follow_identity(tr, m)
         for tr, box in pairs:
             out = self._decide(tr, t, bgr)
             if out is not None:
