@@ -192,13 +192,13 @@ class Pipeline:
             if since_ms is None:
                 due = True
             elif tr.logged is None:
-                # deciding, or agreed and waiting for liveness. With liveness on, its frames
-                # (cheap) matter as much as more encodings (a face's worth of CPU each): these
-                # are spaced to a share of the time the CPU allows, and the frame that would let
-                # the face in is always encoded, so the face let in is the one voted for (not a
-                # photo dropped to show a live face behind it)
+                # deciding, or agreed and waiting for liveness. Until the vote agrees, the votes
+                # come first. Then the liveness frames (cheap) matter more than more encodings (a
+                # face's worth of CPU each): these are spaced to a share of the time the CPU
+                # allows, and the frame that would let the face in is always encoded, so the face
+                # let in is the one voted for (not a photo dropped to show a live face behind it)
                 interval_ms = PENDING_ENCODE_MS
-                if self.liveness is not None:
+                if self.liveness is not None and tr.voted_at is not None:
                     interval_ms = max(interval_ms, self.encode_pace.interval_s * 1000.0)
                 due = since_ms >= interval_ms or (
                     self.liveness is not None
