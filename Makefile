@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: run test api ui sync bench lint system-deps test-system-deps clean
+.PHONY: run test api ui sync bench bench-pi lint system-deps test-system-deps clean
 
 $(PY):
 	./scripts/system_deps.sh run
@@ -39,11 +39,15 @@ test: $(VENV)/.dev-deps
 	$(PY) -m pytest $(ARGS)
 
 bench: $(VENV)/.dev-deps
-	$(PY) scripts/bench_pipeline.py
+	$(PY) scripts/bench_pipeline.py --processes
 	$(PY) scripts/bench_match.py
 	$(PY) scripts/bench_liveness.py
 	$(PY) scripts/bench_api.py
 	$(PY) scripts/bench_sync.py
+
+# the kiosk under Raspberry-Pi-class CPU quotas (cgroup v1: needs root; about 15 minutes)
+bench-pi: $(VENV)/.dev-deps
+	$(PY) scripts/bench_pi_budget.py --rerun kiosk-motion@100,kiosk-motion@45,kiosk-motion@25,kiosk-motion@15,reference@25
 
 lint: $(VENV)/.dev-deps
 	$(PY) -m ruff check .

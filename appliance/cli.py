@@ -275,10 +275,19 @@ def _num(x: float | None) -> str:
 
 
 def cmd_run(args, settings) -> int:
-    from appliance.camera import SourceError
-    from appliance.loop import Kiosk
-    from hardware.door import DoorControllerError
-    from hardware.pins import PinFactoryError
+    # sqlite_utils imports pandas whenever it can, for DataFrame column types; the kiosk stores
+    # none, and pandas would be a fifth of the start-up a watchdog restart costs at the door
+    blocked = "pandas" not in sys.modules
+    if blocked:
+        sys.modules["pandas"] = None  # type: ignore[assignment]  # import pandas -> ImportError
+    try:
+        from appliance.camera import SourceError
+        from appliance.loop import Kiosk
+        from hardware.door import DoorControllerError
+        from hardware.pins import PinFactoryError
+    finally:
+        if blocked and sys.modules.get("pandas", 0) is None:
+            del sys.modules["pandas"]  # anything later in this process may import it
 
     try:
         kiosk = Kiosk(settings, source=args.source, fast=args.fast, once=args.once)
