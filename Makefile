@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: run demo test api ui sync notify bench lint system-deps test-system-deps clean test-docker test-pi
+.PHONY: run demo test api ui sync notify bench bench-pi lint system-deps test-system-deps clean test-docker test-pi
 
 $(PY):
 	./scripts/system_deps.sh run
@@ -46,14 +46,13 @@ test: $(VENV)/.dev-deps
 	$(PY) -m pytest $(ARGS)
 
 bench: $(VENV)/.dev-deps
-	$(PY) scripts/bench_pipeline.py
+	$(PY) scripts/bench_pipeline.py --processes
 	$(PY) scripts/bench_match.py
 	$(PY) scripts/bench_liveness.py
 	$(PY) scripts/bench_api.py
 	$(PY) scripts/bench_sync.py
 	$(PY) scripts/bench_erasure.py
 	$(PY) scripts/bench_notify.py
-
 	$(PY) scripts/bench_duplicates.py
 
 # builds the image with a private dockerd and checks identify + /health in containers (root)
@@ -63,6 +62,10 @@ test-docker: $(VENV)/.deps
 # the Raspberry Pi path: aarch64 wheels, an arm64 root under qemu-user (Cortex-A72) (root)
 test-pi: $(VENV)/.deps
 	./scripts/test_pi.sh
+
+# the kiosk under Raspberry-Pi-class CPU quotas (cgroup v1: needs root; about 15 minutes)
+bench-pi: $(VENV)/.dev-deps
+	$(PY) scripts/bench_pi_budget.py --rerun kiosk-motion@100,kiosk-motion@45,kiosk-motion@25,kiosk-motion@15,reference@25
 
 lint: $(VENV)/.dev-deps
 	$(PY) -m ruff check .

@@ -151,6 +151,7 @@ class CameraReader(threading.Thread):
         self.healthy = False
         self.last_error: str | None = None
         self.frames_read = 0
+        self.frames_skipped = 0  # a file played at real speed: frames already late, not decoded
         self.source_fps: float | None = None
         # a file or folder replayed (no --once) continues its clock: time never runs backwards
         self._t_base = 0.0
@@ -200,23 +201,43 @@ class CameraReader(threading.Thread):
             fps = cap.get(cv2.CAP_PROP_FPS)
             self.source_fps = fps if fps and 1 <= fps <= 240 else None
             pace = self.spec.kind == "file" and not self.fast and self.source_fps
+            logger.info(
+                "source {} opened ({} fps{})",
+                self.spec.target,
+                self.source_fps or "unknown",
+                ", real speed" if pace else "",
+            )
             start = time.monotonic()
             index = 0
             produced = False
             while not self.stop_event.is_set():
-                ok, bgr = cap.read()
+                # grab() takes the frame off the stream; retrieve() converts it to a picture,
+                # which a frame played too late (a starved CPU) never needs
+                ok = cap.grab()
+                bgr = None
+                if self.spec.finite:
+                    t = index / (self.source_fps or 30.0)
+                    if ok and pace and time.monotonic() - (start + t) > 1.0 / self.source_fps:
+                        # more than a frame behind the clip's own clock: skip by time, as a
+                        # camera would have shown the next frame by now
+                        self.frames_skipped += 1
+                        index += 1
+                        self._t_end = self._t_base + t
+                        continue
+                    if ok and pace and self.stop_event.wait(max(0.0, start + t - time.monotonic())):
+                        return produced
+                    t = self._t_base + t
+                else:
+                    t = time.monotonic()
+                if ok:
+                    ok, bgr = cap.retrieve()
                 if not ok or bgr is None:
                     self.last_error = "end of stream" if self.spec.finite else "read failed"
                     if self.spec.finite and produced:
                         self._t_base = self._t_end + 1.0 / (self.source_fps or 30.0)
                     return produced
                 if self.spec.finite:
-                    t = index / (self.source_fps or 30.0)
-                    if pace and self.stop_event.wait(max(0.0, start + t - time.monotonic())):
-                        return produced
-                    self._t_end = t = self._t_base + t
-                else:
-                    t = time.monotonic()
+                    self._t_end = t
                 self.healthy = True
                 self.last_error = None
                 produced = True

@@ -438,11 +438,20 @@ def cmd_calibrate(args, settings) -> int:
 
 
 def cmd_run(args, settings) -> int:
-    from appliance import instance_lock
-    from appliance.camera import SourceError
-    from appliance.loop import Kiosk
-    from hardware.door import DoorControllerError
-    from hardware.pins import PinFactoryError
+    # sqlite_utils imports pandas whenever it can, for DataFrame column types; the kiosk stores
+    # none, and pandas would be a fifth of the start-up a watchdog restart costs at the door
+    blocked = "pandas" not in sys.modules
+    if blocked:
+        sys.modules["pandas"] = None  # type: ignore[assignment]  # import pandas -> ImportError
+    try:
+        from appliance import instance_lock
+        from appliance.camera import SourceError
+        from appliance.loop import Kiosk
+        from hardware.door import DoorControllerError
+        from hardware.pins import PinFactoryError
+    finally:
+        if blocked and sys.modules.get("pandas", 0) is None:
+            del sys.modules["pandas"]  # anything later in this process may import it
 
     try:  # first of all, before the models load: one kiosk per data folder
         held = instance_lock.acquire(settings.data_dir)  # noqa: F841 - held until we exit

@@ -1,26 +1,57 @@
 """The face models: HOG detection on a downscaled frame, 68-point landmarks, 128-d encodings.
 
-A thin layer over dlib through face_recognition. The models load once per process (at import of
-face_recognition); every call here is thread-compatible but not meant to be shared across threads
-running at the same time.
+A thin layer over dlib and the model files that ship in the face_recognition_models package. Each
+model loads once per process, when an engine first needs it (start-up cost is what a watchdog
+restart costs at the door: importing face_recognition itself would load all four of its models and
+pkg_resources, about twice the work). Every call here is thread-compatible but not meant to be
+shared across threads running at the same time. Encodings are computed exactly as
+face_recognition.face_encodings(model="small") computes them.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import dlib
-import face_recognition
 import numpy as np
-from face_recognition import api as fr_api
 from PIL import ImageFile
 
 from appliance.boxes import Box
 
-# face_recognition switches Pillow to decoding truncated files as if complete (grey bottom half);
-# an enrolment from half a photo must be refused instead, so switch it back.
+# face_recognition (where something imports it) switches Pillow to decoding truncated files as if
+# complete (grey bottom half); an enrolment from half a photo must be refused instead.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_MODEL_FILES = {
+    "landmarks_68": ("shape_predictor_68_face_landmarks.dat", dlib.shape_predictor),
+    "landmarks_5": ("shape_predictor_5_face_landmarks.dat", dlib.shape_predictor),
+    "encoder": ("dlib_face_recognition_resnet_model_v1.dat", dlib.face_recognition_model_v1),
+}
+_models: dict[str, object] = {}
+_models_lock = threading.Lock()
+
+
+def model(name: str):
+    """One of the dlib models shipped in face_recognition_models, loaded once per process."""
+    with _models_lock:
+        if name not in _models:
+            spec = importlib.util.find_spec("face_recognition_models")
+            if spec is None or not spec.submodule_search_locations:
+                raise RuntimeError("face_recognition_models is not installed (pip install it)")
+            filename, load = _MODEL_FILES[name]
+            path = Path(next(iter(spec.submodule_search_locations))) / "models" / filename
+            _models[name] = load(str(path))
+        return _models[name]
+
+
+def _rect(box: Box) -> dlib.rectangle:
+    top, right, bottom, left = box
+    return dlib.rectangle(left, top, right, bottom)
+
 
 #: Name stored with every embedding; a gallery only compares embeddings of the same model.
 MODEL_NAME = "dlib_resnet_v1"
@@ -35,9 +66,13 @@ class DetectorConfig:
 class FaceEngine:
     """Detection, landmarks and encoding with the dlib models that ship with face_recognition."""
 
-    def __init__(self, detector: DetectorConfig | None = None) -> None:
+    def __init__(self, detector: DetectorConfig | None = None, *, landmarks: bool = True) -> None:
+        """Loads the models now (not at the first face); ``landmarks=False`` skips the 68-point
+        model, which only the liveness check needs (the largest file, a third of start-up)."""
         self.cfg = detector or DetectorConfig()
         self._hog = dlib.get_frontal_face_detector()
+        for name in ("landmarks_5", "encoder") + (("landmarks_68",) if landmarks else ()):
+            model(name)
 
     def detect(
         self, rgb: np.ndarray, *, upsample: int | None = None, max_side: int | None = None
@@ -108,12 +143,18 @@ class FaceEngine:
         """128-d embeddings (float32) of the faces in ``boxes``, aligned on the full-size frame."""
         if not boxes:
             return []
-        encs = face_recognition.face_encodings(rgb, known_face_locations=boxes, model="small")
-        return [np.asarray(e, dtype=np.float32) for e in encs]
+        predictor, encoder = model("landmarks_5"), model("encoder")
+        return [
+            np.asarray(
+                encoder.compute_face_descriptor(rgb, predictor(rgb, _rect(b)), 1), np.float32
+            )
+            for b in boxes
+        ]
 
     def landmarks(self, rgb: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
         """dlib's 68 landmarks per face as (68, 2) float32 arrays of (x, y) frame pixels."""
-        shapes = fr_api._raw_face_landmarks(rgb, boxes, model="large")
+        predictor = model("landmarks_68")
+        shapes = [predictor(rgb, _rect(b)) for b in boxes]
         return [np.array([(p.x, p.y) for p in s.parts()], dtype=np.float32) for s in shapes]
 
 

@@ -116,7 +116,10 @@ def _validated(landmarks: np.ndarray) -> np.ndarray:
 class MotionParams:
     """Tuning of the motion check; defaults measured on the fixture clip and the attack videos."""
 
-    window_s: float = 0.6  # "live" needs non-rigid evidence this recent
+    window_s: float = 0.6  # "live" needs non-rigid evidence this recent ...
+    #: ... or, when a slow CPU gives fewer frames, as recent as the last ``min_frames`` frames,
+    #: up to this: the evidence is judged over time, not over a count of frames per second
+    max_window_s: float = 1.5
     min_gap_s: float = 0.12  # frame pairs closer than this show too little change
     min_frames: int = 5  # frames in the window needed before any verdict
     live_score: float = 1.4  # median pair residual, in jitter units, to call a face live
@@ -176,7 +179,9 @@ class MotionLiveness:
         if track is not None and t < track.last_t:
             logger.warning(
                 "liveness: track {} time went back ({} -> {}); starting it again",
-                track_id, track.last_t, t,
+                track_id,
+                track.last_t,
+                t,
             )
             track = None
         if track is None:
@@ -185,9 +190,11 @@ class MotionLiveness:
         iod = inter_ocular(lm)
         if iod < 4.0:
             return  # collapsed landmarks: no geometry to measure
-        horizon = max(self.p.window_s, self.p.spoof_after_s)
+        horizon = max(self.p.max_window_s, self.p.spoof_after_s)
+        # the frames this one joins: the last min_frames (with it) however slowly they came
+        window = self._window([f[0] for f in track.frames] + [t], t)
         for t_ref, ref, ref_iod in track.frames:
-            if t - t_ref < self.p.min_gap_s or t - t_ref > self.p.window_s:
+            if t - t_ref < self.p.min_gap_s or t - t_ref > window:
                 continue
             residual = homography_residual(ref, lm)
             if residual is None:
@@ -197,7 +204,7 @@ class MotionLiveness:
             track.pairs.append(_Pair(t_ref, t, residual / expected_jitter_px(mean_iod), moved))
         track.frames.append((t, lm, iod))
         track.last_t = t
-        while track.frames and track.frames[0][0] < t - self.p.window_s:
+        while track.frames and track.frames[0][0] < t - self.p.max_window_s:
             track.frames.popleft()
         while track.pairs and track.pairs[0].t_ref < t - horizon:
             track.pairs.popleft()
@@ -207,7 +214,8 @@ class MotionLiveness:
         if track is None:
             return LivenessVerdict("unsure", 0.0, "no frames of this track yet")
         now = track.last_t
-        recent = [p for p in track.pairs if p.t_ref >= now - self.p.window_s]
+        window = self._window([f[0] for f in track.frames], now)
+        recent = [p for p in track.pairs if p.t_ref >= now - window]
         n_frames = len({p.t_ref for p in recent} | {p.t for p in recent})
         if n_frames < self.p.min_frames:
             return LivenessVerdict(
@@ -233,6 +241,13 @@ class MotionLiveness:
         return LivenessVerdict(
             "unsure", score, f"non-rigid evidence {score:.2f}x jitter, {self.p.live_score} needed"
         )
+
+    def _window(self, times: list[float], now: float) -> float:
+        """Seconds back that the evidence may reach: ``window_s`` at a full frame rate, longer
+        (up to ``max_window_s``) when the last ``min_frames`` frames came more slowly."""
+        n = self.p.min_frames
+        span = now - times[-n] if len(times) >= n else self.p.max_window_s
+        return max(self.p.window_s, min(self.p.max_window_s, span))
 
     def forget(self, track_id: int) -> None:
         self._tracks.pop(track_id, None)

@@ -66,7 +66,8 @@ MAX_FRAME_FAILURES = 50
 
 def make_engine(settings: Settings) -> FaceEngine:
     return FaceEngine(
-        DetectorConfig(width=settings.detect_width, upsample=settings.detect_upsample)
+        DetectorConfig(width=settings.detect_width, upsample=settings.detect_upsample),
+        landmarks=settings.liveness != "off",
     )
 
 
@@ -249,7 +250,21 @@ class Kiosk:
             self.notifier.close()
             if self._lock_file is not None:
                 self._lock_file.close()  # releases the lock
-            logger.info("door {} stopped", self.s.door_name)
+            self._log_stopped()
+
+    def _log_stopped(self) -> None:
+        st = self.pipeline.stats
+        logger.info(
+            "door {} stopped: {} frames skipped late, {} frames read, {} given to the "
+            "pipeline, {} processed, {} full detections, {} encodings",
+            self.s.door_name,
+            self.reader.frames_skipped,
+            self.reader.frames_read,
+            st["frames"],
+            st["processed"],
+            st["detections"],
+            st["encodings"],
+        )
 
     def _hold_kiosk_lock(self) -> None:
         """Hold ``run/appliance.lock`` while running: `restore` refuses while it is held."""
@@ -266,6 +281,7 @@ class Kiosk:
 
     def _frame_loop(self) -> None:
         failures = 0
+        first = True
         while not self.stop_event.is_set():
             frame = self.slot.get(timeout=0.5)
             if frame is None:
@@ -277,6 +293,9 @@ class Kiosk:
                     self.notifier.pet()  # honestly reconnecting; a stuck read is not
                 continue
             self._check_health()
+            if first:
+                first = False
+                logger.info("deciding: first frame {} (t={:.3f} s)", frame.index, frame.t)
             try:
                 self._swap_gallery()
                 report = self.pipeline.process(frame.bgr, frame.t, hold=self.hold_reason)

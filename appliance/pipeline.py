@@ -8,6 +8,7 @@ turns the returned outcomes into relay pulses and entry-log rows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ from loguru import logger
 
 from appliance import policy, track_decision
 from appliance.boxes import Box, box_height
+from appliance.cadence import DetectCadence, Pace, encode_due
 from appliance.faces import FaceEngine
 from appliance.liveness import UNSURE_TIMEOUT_S, LivenessCheck
 from appliance.match import Gallery, GalleryRows
@@ -27,7 +29,8 @@ from appliance.track import Track, Tracker
 from appliance.track_decision import Context, Liveness, Rules
 
 #: An undecided track is encoded at most this often: consecutive frames at 30 fps are nearly
-#: the same picture, so every other one carries the new information at half the cost.
+#: the same picture, so every other one carries the new information at half the cost. Once
+#: its vote agreed and it waits for liveness, re-encodings are paced by their cost (cadence.py).
 PENDING_ENCODE_MS = 50.0
 
 
@@ -106,7 +109,8 @@ class Pipeline:
         self.tracker = Tracker()
         self.gate = MotionGate(settings.motion_threshold)
         self.last_grant: dict[str, float] = {}  # person id -> frame time of their last grant
-        self._since_full = 10**9
+        self.cadence = DetectCadence(settings.detect_every)
+        self.encode_pace = Pace()
         self.stats = {"frames": 0, "processed": 0, "detections": 0, "encodings": 0}
 
     # --- gallery ---------------------------------------------------------------------------
@@ -151,9 +155,10 @@ class Pipeline:
         report = FrameReport(processed=True)
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         pairs = self._track(rgb, t, report)
-        self._encode(rgb, pairs, t, report)
         if self.liveness is not None:
+            # before encoding: a face whose liveness turns "live" on this frame is encoded on it
             self._observe_liveness(rgb, bgr, pairs, t)
+        self._encode(rgb, pairs, t, report)
         ctx = Context(t, self.clock(), self.gallery.persons, self.last_grant, hold)
         for tr, box in pairs:
             self._decide(tr, ctx, bgr, report)
@@ -163,19 +168,21 @@ class Pipeline:
     def _track(self, rgb: np.ndarray, t: float, report: FrameReport) -> list[tuple[Track, Box]]:
         """Find this frame's faces and follow them: (track, box) pairs of the faces in view."""
         tracks = self.tracker.active()
-        self._since_full += 1
-        full = self._since_full >= self.s.detect_every
+        full = self.cadence.due(time.monotonic(), tracking=bool(tracks))
         if full:
-            # the whole frame, for faces that just came into view
-            self._since_full = 0
+            # the whole frame, for faces that just came into view (spaced by its cost while
+            # something is tracked: appliance/cadence.py)
             report.detected = True
             self.stats["detections"] += 1
+            started = time.monotonic()
             boxes = self.engine.detect(rgb, upsample=self.s.detect_upsample)
+            self.cadence.done(started, time.monotonic())
         elif tracks:
             # only around the faces we already follow: a few ms instead of a full HOG pass
             boxes = [b for b in (self.engine.detect_near(rgb, tr.box) for tr in tracks) if b]
         else:
             boxes = []  # nobody in view: the next full pass is at most detect_every frames away
+        # the tracker's max age stretches with the gaps between the frames it is given
         pairs, ended = self.tracker.update(boxes, t, create=full)
         for tr in ended:
             if self.liveness is not None:
@@ -183,14 +190,19 @@ class Pipeline:
         return pairs
 
     def _encode_due(self, tr: Track, t: float) -> bool:
-        if tr.last_encoded is None:
-            return True
-        since_ms = (t - tr.last_encoded) * 1000.0
-        if tr.state.pending:
-            # still deciding, or agreed and waiting for liveness: keep checking that the face is
-            # still the one voted for (a photo dropped to show a live face behind it)
-            return since_ms >= PENDING_ENCODE_MS
-        return since_ms >= self.s.reencode_ms  # decided
+        since_ms = None if tr.last_encoded is None else (t - tr.last_encoded) * 1000.0
+        # agreed and waiting for liveness: re-encodings are paced (liveness frames matter more)
+        paced = self.liveness is not None and tr.state.pending and tr.state.voted_at is not None
+        live = paced and self.liveness.verdict(tr.id).state == "live"  # type: ignore[union-attr]
+        return encode_due(
+            since_ms,
+            pending=tr.state.pending,
+            paced=paced,
+            live=live,
+            pending_ms=PENDING_ENCODE_MS,
+            paced_ms=self.encode_pace.interval_s * 1000.0,
+            decided_ms=self.s.reencode_ms,
+        )
 
     def _encode(
         self, rgb: np.ndarray, pairs: list[tuple[Track, Box]], t: float, report: FrameReport
@@ -203,7 +215,9 @@ class Pipeline:
         ]
         if not due:
             return
+        started = time.monotonic()
         encs = self.engine.encode(rgb, [b for _, b in due])
+        self.encode_pace.done(started, time.monotonic(), len(encs))
         report.encoded = len(encs)
         self.stats["encodings"] += len(encs)
         for (tr, _), emb in zip(due, encs, strict=True):

@@ -29,13 +29,20 @@ class Track:
 
 
 class Tracker:
-    """Greedy IoU association of detections to tracks; tracks unseen for ``max_age`` s end."""
+    """Greedy IoU association of detections to tracks; tracks unseen for ``max_age`` s end.
 
-    def __init__(self, min_iou: float = 0.3, max_age: float = 1.0) -> None:
+    On a slow CPU frames come seconds apart at worst: a track also survives ``gaps_kept``
+    typical gaps between the frames the tracker is given, so skipped frames do not end it.
+    """
+
+    def __init__(self, min_iou: float = 0.3, max_age: float = 1.0, gaps_kept: int = 3) -> None:
         self.min_iou = min_iou
         self.max_age = max_age
+        self.gaps_kept = gaps_kept
         self.tracks: dict[int, Track] = {}
         self._ids = itertools.count(1)
+        self._last_t: float | None = None
+        self._gap = 0.0  # smoothed time between frames
 
     def update(
         self, boxes: list[Box], t: float, *, create: bool = True
@@ -71,7 +78,12 @@ class Tracker:
                 tr = Track(next(self._ids), box, t, t)
                 self.tracks[tr.id] = tr
                 out.append((tr, box))
-        ended = [tr for tr in self.tracks.values() if t - tr.last_seen > self.max_age]
+        if self._last_t is not None and t > self._last_t:
+            gap = t - self._last_t
+            self._gap = gap if self._gap == 0.0 else 0.8 * self._gap + 0.2 * gap
+        self._last_t = t
+        max_age = max(self.max_age, self.gaps_kept * self._gap)
+        ended = [tr for tr in self.tracks.values() if t - tr.last_seen > max_age]
         for tr in ended:
             del self.tracks[tr.id]
         return out, ended

@@ -379,6 +379,7 @@ class ScriptedCamera(threading.Thread):
         super().__init__(name="scripted-camera", daemon=True)
         self.slot, self.stop_event, self.bgr = kiosk.slot, kiosk.stop_event, bgr
         self.healthy, self.last_error = True, None
+        self.frames_read = self.frames_skipped = 0  # the counters the kiosk logs at stop
         self._frames: queue.Queue[int] = queue.Queue()
 
     def feed(self) -> None:
@@ -393,6 +394,7 @@ class ScriptedCamera(threading.Thread):
                 continue
             self.slot.put(Frame(index, index / 30.0, self.bgr), self.stop_event)
             index += 1
+            self.frames_read = index
         self.slot.close()
 
 

@@ -9,6 +9,7 @@ from appliance.liveness import (
     AlwaysLive,
     LivenessVerdict,
     MotionLiveness,
+    MotionParams,
     homography_residual,
     make_liveness,
 )
@@ -33,7 +34,7 @@ def first(states, state: str) -> float | None:
     return next((t for t, v in states if v.state == state), None)
 
 
-@pytest.mark.parametrize("detect_every", [1, 2])
+@pytest.mark.parametrize("detect_every", [1, 2, 5, 10])
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_photo_held_up_is_never_live(attacks, name, detect_every):
     seq = attacks(name).every(detect_every)
@@ -41,9 +42,11 @@ def test_photo_held_up_is_never_live(attacks, name, detect_every):
     states = replay(seq)
     live = [(round(t - seq.t[0], 2), v) for t, v in states if v.state == "live"]
     assert not live, f"{name}: photo judged live: {live[:3]}"
-    # The hand moved the photo rigidly for 2.5 s: it is called out, not left unsure.
+    # The hand moved the photo rigidly for 2.5 s: it is called out, not left unsure (a slow CPU,
+    # 3 frames a second, sees it called out as late as 2.1 s).
     spoof_at = first(states, "spoof")
-    assert spoof_at is not None and spoof_at - seq.t[0] <= 2.0, states[-1][1]
+    limit = 2.0 + 0.1 * detect_every / 5
+    assert spoof_at is not None and spoof_at - seq.t[0] <= limit, states[-1][1]
 
 
 @pytest.mark.parametrize("detect_every", [1, 2])
@@ -57,6 +60,19 @@ def test_real_face_is_live_within_half_a_second(lin_sequence, detect_every):
     # And it stays live while he talks: the vote may take a while to agree.
     later = [v.state for t, v in states if t - seq.t[0] > MAX_DELAY_S]
     assert later.count("live") >= 0.8 * len(later)
+
+
+@pytest.mark.parametrize("every", [5, 10])
+def test_real_face_is_live_from_the_few_frames_a_slow_cpu_gives(lin_sequence, every):
+    """6 and 3 frames a second (a Pi's share of a core): the evidence is judged over time, so
+    the talking face is live once min_frames frames of it were seen, however far apart."""
+    seq = lin_sequence.every(every)
+    states = replay(seq)
+    live_at = first(states, "live")
+    frame_s = seq.t[1] - seq.t[0]
+    assert live_at is not None, states[-1][1]
+    assert live_at - seq.t[0] <= (MotionParams().min_frames + 1) * frame_s, live_at - seq.t[0]
+    assert first(states, "spoof") is None
 
 
 def test_no_face_of_the_clip_is_called_a_spoof(clip_sequences):
