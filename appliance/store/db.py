@@ -52,14 +52,27 @@ def open_db(path: Path | str, *, migrate_schema: bool = True) -> sqlite_utils.Da
 
 @contextmanager
 def atomic(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One transaction: all of the block's writes commit together, or none on an exception.
+    """One write transaction: the block's writes commit together, or none on an exception.
 
-    sqlite-utils' own :meth:`~sqlite_utils.Database.atomic`: inside a caller's transaction it
-    becomes a savepoint, so a store function joins the caller's transaction instead of
-    committing it early (which ``with db.conn:`` would do).
+    Inside a caller's transaction this is sqlite-utils' own :meth:`~sqlite_utils.Database.atomic`
+    (a savepoint), so a store function joins the caller's transaction instead of committing it
+    early as ``with db.conn:`` would. At the top level it begins with ``BEGIN IMMEDIATE``, not
+    sqlite-utils' plain ``BEGIN``: a deferred transaction that reads first (sqlite-utils reads
+    the table's schema before an insert) cannot be upgraded to a writer once another process has
+    committed, and fails with "database is locked" at once, whatever the busy timeout; taking
+    the write lock first makes it wait its turn instead.
     """
-    with db.atomic():
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
         yield db
+        db.conn.execute("COMMIT")
+    except BaseException:
+        db.rollback()  # a no-op if the error already ended the transaction
+        raise
 
 
 @contextmanager
