@@ -187,12 +187,42 @@ CREATE TRIGGER events_outbox AFTER INSERT ON events BEGIN
 END;
 """
 
+# The gallery version moves only when what the door matches or decides on changes: a person's
+# name, badge, active flag, validity and schedule (or their deletion), a face's embedding,
+# model or owner, a schedule's windows (or its deletion). Sync's bookkeeping (dirty = 0,
+# central_version, sync_refused_at), updated_at and notes no longer make every door rebuild its
+# whole gallery after each confirmed push. IS NOT compares NULLs as values.
+M005_GALLERY_VERSION_ON_MATCHING_CHANGES = """
+DROP TRIGGER persons_upd;
+CREATE TRIGGER persons_upd AFTER UPDATE ON persons
+WHEN OLD.name IS NOT NEW.name OR OLD.external_id IS NOT NEW.external_id
+    OR OLD.active IS NOT NEW.active OR OLD.valid_from IS NOT NEW.valid_from
+    OR OLD.valid_until IS NOT NEW.valid_until OR OLD.schedule_id IS NOT NEW.schedule_id
+    OR OLD.deleted IS NOT NEW.deleted
+BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version';
+END;
+CREATE TRIGGER faces_upd AFTER UPDATE ON faces
+WHEN OLD.embedding IS NOT NEW.embedding OR OLD.model IS NOT NEW.model
+    OR OLD.person_id IS NOT NEW.person_id
+BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version';
+END;
+DROP TRIGGER schedules_upd;
+CREATE TRIGGER schedules_upd AFTER UPDATE ON schedules
+WHEN OLD.windows IS NOT NEW.windows OR OLD.deleted IS NOT NEW.deleted
+BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version';
+END;
+"""
+
 #: The SQL scripts, in order; migration N is MIGRATIONS[N - 1].
 MIGRATIONS: list[str] = [
     M001_INITIAL,
     M002_SYNC_QUARANTINE,
     M003_EVENT_KIND_INDEX,
     M004_OUTBOX,
+    M005_GALLERY_VERSION_ON_MATCHING_CHANGES,
 ]
 
 

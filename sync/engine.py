@@ -23,6 +23,9 @@ from appliance.store import gallery_version, get_status, parse_iso, put_status, 
 from sync import local, plan
 from sync.client import CentralClient, Refused, SyncError, Transient
 
+#: Persons per push_people call.
+PEOPLE_PAGE = 100
+
 #: Server error codes that judge the data (a bad row), not the door or the connection.
 _DATA_ERROR_PREFIXES = ("22", "23", "PGRST102", "P0001")
 
@@ -41,9 +44,17 @@ class Stopping(SyncError):
 class SyncEngine:
     """Sync steps over one local store and one central client; steps never run concurrently."""
 
-    def __init__(self, settings: Settings, db: sqlite_utils.Database, client: CentralClient,
-                 *, stop: threading.Event | None = None, retry: RetryPolicy | None = None,
-                 rng: random.Random | None = None, progress_every: int = 20) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: sqlite_utils.Database,
+        client: CentralClient,
+        *,
+        stop: threading.Event | None = None,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        progress_every: int = 20,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.client = client
@@ -69,10 +80,17 @@ class SyncEngine:
             except Transient as exc:
                 if attempt + 1 >= self.retry.attempts:
                     raise
-                delay = plan.backoff_delay(attempt, self.retry.base_seconds,
-                                           self.retry.cap_seconds, self.rng)
-                logger.warning("{} failed ({}); retry {}/{} in {:.2f} s", fn, exc, attempt + 1,
-                               self.retry.attempts - 1, delay)
+                delay = plan.backoff_delay(
+                    attempt, self.retry.base_seconds, self.retry.cap_seconds, self.rng
+                )
+                logger.warning(
+                    "{} failed ({}); retry {}/{} in {:.2f} s",
+                    fn,
+                    exc,
+                    attempt + 1,
+                    self.retry.attempts - 1,
+                    delay,
+                )
                 if self.stop.wait(delay):
                     raise Stopping(f"stopped while waiting to retry {fn}") from exc
         raise AssertionError("unreachable")
@@ -84,8 +102,11 @@ class SyncEngine:
             try:
                 report = work()
             except Exception as exc:
-                self.status["last_error"] = {"at": to_iso(utc_now()), "step": name,
-                                             "message": f"{type(exc).__name__}: {exc}"}
+                self.status["last_error"] = {
+                    "at": to_iso(utc_now()),
+                    "step": name,
+                    "message": f"{type(exc).__name__}: {exc}",
+                }
                 self.status["state"] = "error"
                 logger.error("sync {} failed: {}: {}", name, type(exc).__name__, exc)
                 self._save_status()
@@ -121,8 +142,9 @@ class SyncEngine:
         totals = {"pages": 0, "applied": 0, "deleted": 0, "conflicts": 0, "malformed": 0}
         started = time.monotonic()
         while not self.stop.is_set():
-            reply = self._call("pull_changes", {"after": cursor,
-                                                "lim": self.settings.sync_batch_size})
+            reply = self._call(
+                "pull_changes", {"after": cursor, "lim": self.settings.sync_batch_size}
+            )
             try:
                 changes, nxt, more = plan.parse_page(reply, cursor)
             except plan.MalformedRow as exc:
@@ -133,16 +155,25 @@ class SyncEngine:
                 totals[key] += getattr(stats, key)
             cursor = nxt
             if totals["pages"] % self.progress_every == 0:
-                logger.info("pull: {} pages, {} rows applied, cursor {} ({:.0f} rows/s)",
-                            totals["pages"], totals["applied"], cursor,
-                            totals["applied"] / max(time.monotonic() - started, 1e-6))
+                logger.info(
+                    "pull: {} pages, {} rows applied, cursor {} ({:.0f} rows/s)",
+                    totals["pages"],
+                    totals["applied"],
+                    cursor,
+                    totals["applied"] / max(time.monotonic() - started, 1e-6),
+                )
             if not more or not changes:
                 break
         totals["cursor"] = cursor
         if totals["applied"] or totals["deleted"]:
-            logger.info("pull: {} rows applied, {} deleted, {} conflicts, {} malformed; "
-                        "cursor {}", totals["applied"], totals["deleted"], totals["conflicts"],
-                        totals["malformed"], cursor)
+            logger.info(
+                "pull: {} rows applied, {} deleted, {} conflicts, {} malformed; cursor {}",
+                totals["applied"],
+                totals["deleted"],
+                totals["conflicts"],
+                totals["malformed"],
+                cursor,
+            )
         return totals
 
     # --- push people ----------------------------------------------------------------------------
@@ -153,22 +184,25 @@ class SyncEngine:
 
     def _push_people(self) -> dict[str, Any]:
         totals = {"accepted": 0, "conflicts": 0, "refused": 0}
-        seen: set[str] = set()
+        after: tuple[str, str] | None = None  # page by (updated_at, id), not "not seen yet"
         while not self.stop.is_set():
-            persons = [p for p in local.people_to_push(self.db, 100) if p["id"] not in seen]
+            persons = local.people_to_push(self.db, PEOPLE_PAGE, after)
             if not persons:
                 break
+            after = (persons[-1]["updated_at"], persons[-1]["id"])
             payloads, versions = [], {}
             for person in persons:
                 faces, embeddings = local.faces_of(self.db, person["id"])
                 payloads.append(plan.person_payload(person, faces, embeddings))
                 versions[person["id"]] = {
-                    "updated_at": person["updated_at"], "deleted": bool(person["deleted"]),
-                    "faces": [f["id"] for f in faces], "base_version": person["central_version"],
+                    "updated_at": person["updated_at"],
+                    "deleted": bool(person["deleted"]),
+                    "faces": [f["id"] for f in faces],
+                    "base_version": person["central_version"],
                 }
-                seen.add(person["id"])
-            reply = self._call("push_people", {"people": payloads,
-                                               "known_through": local.pull_cursor(self.db)})
+            reply = self._call(
+                "push_people", {"people": payloads, "known_through": local.pull_cursor(self.db)}
+            )
             if not isinstance(reply, dict):
                 raise Refused(f"unexpected push_people reply: {str(reply)[:200]}")
             counts = local.record_people_outcome(self.db, payloads, versions, reply)
@@ -206,10 +240,15 @@ class SyncEngine:
             totals["refused"] += len(refused)
             totals["batches"] += 1
             if pending > self.settings.sync_batch_size and (
-                    totals["batches"] % self.progress_every == 0):
+                totals["batches"] % self.progress_every == 0
+            ):
                 elapsed = max(time.monotonic() - started, 1e-6)
-                logger.info("backlog: {}/{} events sent ({:.0f}/s)", totals["sent"], pending,
-                            totals["sent"] / elapsed)
+                logger.info(
+                    "backlog: {}/{} events sent ({:.0f}/s)",
+                    totals["sent"],
+                    pending,
+                    totals["sent"] / elapsed,
+                )
         if totals["sent"] or totals["refused"]:
             logger.info("pushed {} events ({} quarantined)", totals["sent"], totals["refused"])
         return totals
@@ -271,8 +310,12 @@ class SyncEngine:
         the first failure is raised at the end."""
         reports: dict[str, Any] = {}
         first_error: Exception | None = None
-        steps = (("pull", self.pull), ("push_people", self.push_people),
-                 ("push_events", self.push_events), ("heartbeat", self.heartbeat))
+        steps = (
+            ("pull", self.pull),
+            ("push_people", self.push_people),
+            ("push_events", self.push_events),
+            ("heartbeat", self.heartbeat),
+        )
         for name, step in steps:
             if self.stop.is_set():
                 break

@@ -113,15 +113,23 @@ def quarantined(db: sqlite_utils.Database) -> dict[str, int]:
 # --- people going up ------------------------------------------------------------------------
 
 
-def people_to_push(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]:
-    """Persons changed here (or whose faces changed), not refused in their current version."""
+def people_to_push(
+    db: sqlite_utils.Database, limit: int, after: tuple[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Persons changed here (or whose faces changed), not refused in their current version.
+
+    Ordered by (updated_at, id); ``after`` is the last (updated_at, id) of the previous page, so
+    a push pages through the backlog: rows of an earlier page that are still waiting (a face
+    added while their push was in flight) cannot fill every later page and hide the rest.
+    """
+    cursor = "AND (p.updated_at, p.id) > (?, ?) " if after else ""
     return list(
         db.query(
             "SELECT p.* FROM persons p WHERE (p.dirty = 1 OR EXISTS "
             "(SELECT 1 FROM faces f WHERE f.person_id = p.id AND f.dirty = 1)) "
             "AND (p.sync_refused_at IS NULL OR p.sync_refused_at <> p.updated_at) "
-            "ORDER BY p.updated_at, p.id LIMIT ?",
-            [limit],
+            f"{cursor}ORDER BY p.updated_at, p.id LIMIT ?",
+            [*(after or ()), limit],
         )
     )
 

@@ -131,7 +131,7 @@ def test_install_into_a_temp_root_then_upgrade_then_uninstall(tmp_path):
     assert "facegate-ui" not in _members(root, "video") | _members(root, "gpio")
 
     app = root / "opt" / "facegate"
-    for p in [app, app / "appliance" / "store.py", app / ".venv" / "bin"]:
+    for p in [app, app / "appliance" / "store" / "db.py", app / ".venv" / "bin"]:
         assert p.stat().st_uid == 0 and not _mode(p) & 0o022, p  # root's, read-only to others
     assert not (app / "tests").exists() and not (app / ".git").exists()
     data = root / "var" / "lib" / "facegate"
