@@ -10,7 +10,7 @@ import streamlit as st
 from PIL import Image
 
 from admin_ui import stats, ui
-from admin_ui.client import DENIED, GRANTED, AdminApi, ApiError, ApiUnavailable
+from admin_ui.client import DENIED, GRANTED, AdminApi, ApiRefused, ApiUnavailable
 
 LIVE_VIEW_S = 0.33  # the appliance replaces its frame at most 4 times a second
 STATUS_S = 1.0
@@ -37,15 +37,18 @@ def live_view(client: AdminApi) -> None:
     try:
         frame = client.door_frame()
     except ApiUnavailable:
-        st.error("Live view unavailable: the admin API is not reachable.",
-                 icon=":material/cloud_off:")
+        st.error(
+            "Live view unavailable: the admin API is not reachable.", icon=":material/cloud_off:"
+        )
         return
-    except ApiError as exc:
+    except ApiRefused as exc:
         st.warning(f"Live view unavailable: {exc.message}")
         return
     if frame is None:
-        st.info("No live picture: the appliance is not running or has no camera.",
-                icon=":material/videocam_off:")
+        st.info(
+            "No live picture: the appliance is not running or has no camera.",
+            icon=":material/videocam_off:",
+        )
         return
     st.image(frame, width=_display_width(frame), caption=f"Live view · {datetime.now():%H:%M:%S}")
 
@@ -60,34 +63,56 @@ def door_state(client: AdminApi) -> None:
     app = status.get("appliance") or {}
     online = bool(status.get("appliance_online"))
     if online:
-        st.success(f"Appliance running · status {status.get('status_age_s', 0):.0f} s old",
-                   icon=":material/check_circle:")
+        st.success(
+            f"Appliance running · status {status.get('status_age_s', 0):.0f} s old",
+            icon=":material/check_circle:",
+        )
     elif app:
-        st.error(f"Appliance **offline** · last seen {ui.ago(app.get('updated_at'))}",
-                 icon=":material/error:")
+        st.error(
+            f"Appliance **offline** · last seen {ui.ago(app.get('updated_at'))}",
+            icon=":material/error:",
+        )
     else:
         st.warning("The appliance has not reported yet.", icon=":material/help:")
     a, b = st.columns(2)
     locked = app.get("locked")
-    a.metric("Lock", "—" if locked is None else "Locked" if locked else "Unlocked",
-             border=True)
+    a.metric("Lock", "—" if locked is None else "Locked" if locked else "Unlocked", border=True)
     door_open, alarm = app.get("door_open"), app.get("alarm")
-    b.metric("Door", "—" if door_open is None else "Open" if door_open else "Closed",
-             border=True, delta_arrow="off",
-             delta=f"alarm: {alarm.replace('_', ' ')}" if alarm else
-             "no contact sensor" if app and door_open is None else None,
-             delta_color="inverse" if alarm else "off")
+    b.metric(
+        "Door",
+        "—" if door_open is None else "Open" if door_open else "Closed",
+        border=True,
+        delta_arrow="off",
+        delta=f"alarm: {alarm.replace('_', ' ')}"
+        if alarm
+        else "no contact sensor"
+        if app and door_open is None
+        else None,
+        delta_color="inverse" if alarm else "off",
+    )
     c, d = st.columns(2)
     camera_ok = app.get("camera_ok") if online else None
-    c.metric("Camera", "OK" if camera_ok else "Fault" if camera_ok is False else
-             "Stopped" if app else "—", border=True,
-             delta=f"{app.get('fps', 0):.1f} fps" if camera_ok else
-             app.get("camera_error") if online else None,
-             delta_color="off" if camera_ok else "inverse", delta_arrow="off")
+    c.metric(
+        "Camera",
+        "OK" if camera_ok else "Fault" if camera_ok is False else "Stopped" if app else "—",
+        border=True,
+        delta=f"{app.get('fps', 0):.1f} fps"
+        if camera_ok
+        else app.get("camera_error")
+        if online
+        else None,
+        delta_color="off" if camera_ok else "inverse",
+        delta_arrow="off",
+    )
     people = app.get("gallery_persons", 0)
-    d.metric("Enrolled", f"{people} {'person' if people == 1 else 'people'}" if app else "—",
-             delta=f"{app.get('gallery_faces', 0)} faces" if app else None, delta_color="off",
-             delta_arrow="off", border=True)
+    d.metric(
+        "Enrolled",
+        f"{people} {'person' if people == 1 else 'people'}" if app else "—",
+        delta=f"{app.get('gallery_faces', 0)} faces" if app else None,
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+    )
     if app.get("fault"):
         st.error(f"Door hardware fault: {app['fault']}")
     if app.get("event_write_error"):
@@ -95,8 +120,11 @@ def door_state(client: AdminApi) -> None:
     last = app.get("last_decision")
     if last:
         who = last.get("person_name") or "unknown face"
-        verdict = "granted" if last.get("kind") == GRANTED else \
-            f"denied ({ui.reason_label(last.get('reason'))})"
+        verdict = (
+            "granted"
+            if last.get("kind") == GRANTED
+            else f"denied ({ui.reason_label(last.get('reason'))})"
+        )
         st.caption(f"Last decision: **{who}** {verdict} at {ui.local_time(last.get('ts'))}")
 
 
@@ -105,8 +133,9 @@ def today(client: AdminApi) -> None:
     tz = ui.door_tz()
     midnight = ui.start_of_local_day(datetime.now(tz).date(), tz)
     try:
-        df = stats.events_frame(client.events_csv(since=midnight.isoformat(),
-                                                  kinds=(GRANTED, DENIED)), tz)
+        df = stats.events_frame(
+            client.events_csv(since=midnight.isoformat(), kinds=(GRANTED, DENIED)), tz
+        )
         recent = client.events(kinds=(GRANTED, DENIED), limit=8).items
     except ApiUnavailable:
         return  # the status block above already says so
@@ -118,15 +147,24 @@ def today(client: AdminApi) -> None:
     if not recent:
         st.caption("No decisions yet.")
         return
-    table = pd.DataFrame([{
-        "Time": ui.local_time(e["ts"], "%d %b %H:%M:%S"),
-        "Decision": ui.kind_label(e["kind"]),
-        "Person": e.get("person_name") or "unknown",
-        "Distance": e.get("distance"),
-        "Reason": ui.reason_label(e.get("reason")),
-    } for e in recent])
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"Distance": st.column_config.NumberColumn(format="%.3f")})
+    table = pd.DataFrame(
+        [
+            {
+                "Time": ui.local_time(e["ts"], "%d %b %H:%M:%S"),
+                "Decision": ui.kind_label(e["kind"]),
+                "Person": e.get("person_name") or "unknown",
+                "Distance": e.get("distance"),
+                "Reason": ui.reason_label(e.get("reason")),
+            }
+            for e in recent
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={"Distance": st.column_config.NumberColumn(format="%.3f")},
+    )
 
 
 def unlock_controls(client: AdminApi) -> None:
@@ -144,7 +182,7 @@ def unlock_controls(client: AdminApi) -> None:
             try:
                 result = client.unlock()
                 st.session_state["unlock_result"] = ("ok", f"Unlocked ({result.get('result')}).")
-            except (ApiError, ApiUnavailable) as exc:
+            except (ApiRefused, ApiUnavailable) as exc:
                 st.session_state["unlock_result"] = ("error", ui.action_error(exc))
             st.rerun()
         if no.button("Cancel", key="unlock_cancel"):
