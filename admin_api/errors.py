@@ -60,14 +60,23 @@ def error_response(
     return resp
 
 
+#: Where pydantic names the member of a union that failed ("active.bool", "name.constrained-str"):
+#: noise to a client, who needs the field and what is wrong.
+_UNION_TAG = re.compile(
+    r"^(str|bool|int|float|none|(constrained|function|lax|strict)-.*|\w+\[.*\])$"
+)
+
+
 def _describe(exc: ValidationError) -> str:
     """Each problem as "field: what is wrong", e.g. ``windows.0.start: String should match ...``."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
+    errors = exc.errors(include_url=False)
+    fields = {}
+    for err in errors:
+        loc = ".".join(str(p) for p in err["loc"] if not _UNION_TAG.match(str(p))) or "body"
+        if err["type"] == "none_required" and len(errors) > 1:
+            continue  # "or null" is never what the client meant to send
+        fields.setdefault(loc, []).append(err["msg"].removeprefix("Value error, "))
+    return "; ".join(f"{loc}: {' or '.join(dict.fromkeys(msgs))}" for loc, msgs in fields.items())
 
 
 #: What a UNIQUE constraint failure means to the client, by the column that failed.
