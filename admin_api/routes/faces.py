@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from admin_api.auth import actor, viewer_allowed
-from admin_api.errors import ApiError, bad_request
+from admin_api.errors import ApiError, bad_request, not_found
 from admin_api.models import Deleted, EnrolResult, Face, FaceList, dump
 from admin_api.openapi import doc
 from admin_api.routes.people import load_person
@@ -82,8 +82,12 @@ def enrol_faces(person_id: str) -> tuple[Response, int]:
     with st.engine_lock:
         from appliance.enroll import enrol
 
-        # a person deleted while we worked: store.NotFound, a 404 like any other
-        result = enrol(db(), st.engine(), st.settings, photos, person_id=person_id, actor=actor())
+        try:
+            result = enrol(
+                db(), st.engine(), st.settings, photos, person_id=person_id, actor=actor()
+            )
+        except store.NotFound as exc:  # deleted while we worked
+            raise not_found(str(exc)) from None
     results = [r.as_dict() for r in result.results]
     if result.enrolled == 0:
         status, code, message = refusal_status({r.code or "" for r in result.results})
