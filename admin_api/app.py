@@ -8,11 +8,9 @@ from flask import Flask, current_app, g, request
 
 from admin_api.auth import required_role, role_allows
 from admin_api.errors import ApiError, register_error_handlers
-from admin_api.routes import door, events, faces, notifications, people, schedules, system
+from admin_api.routes import API_PREFIX, BLUEPRINTS, system
 from admin_api.state import ApiState, state
 from appliance.settings import Settings, load_settings
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -25,8 +23,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.strict_slashes = False
     app.extensions["facegate"] = ApiState(settings)
     register_error_handlers(app)
-    for module in (system, people, faces, schedules, events, door, notifications):
-        app.register_blueprint(module.bp, url_prefix=API_PREFIX)
+    for bp in BLUEPRINTS:
+        app.register_blueprint(bp, url_prefix=API_PREFIX)
     app.add_url_rule("/", "root", system.index)  # the bare address points to the same map
     app.before_request(_authenticate)
     return app

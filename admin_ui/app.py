@@ -17,13 +17,16 @@ if str(ROOT) not in sys.path:  # `streamlit run admin_ui/app.py` puts only admin
 import streamlit as st  # noqa: E402
 
 from admin_ui import ui  # noqa: E402
-from admin_ui.client import AdminApi, ApiError, ApiUnavailable  # noqa: E402
+from admin_ui.client import AdminApi, ApiRefused, ApiUnavailable  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
 
 # a local icon: a material-symbol icon would be fetched from a font CDN the kiosk cannot reach
-st.set_page_config(page_title="Facegate console", page_icon=str(Path(__file__).with_name(
-    "favicon.png")), layout="wide")
+st.set_page_config(
+    page_title="Facegate console",
+    page_icon=str(Path(__file__).with_name("favicon.png")),
+    layout="wide",
+)
 
 
 def sign_in_page() -> None:
@@ -36,9 +39,12 @@ def sign_in_page() -> None:
         if reason:
             st.warning(reason)
         with st.form("sign_in", border=True):
-            token = st.text_input("API token", type="password",
-                                  help="Ask the installer for a token: "
-                                  "`python -m admin_api token create --role viewer --name you`")
+            token = st.text_input(
+                "API token",
+                type="password",
+                help="Ask the installer for a token: "
+                "`python -m admin_api token create --role viewer --name you`",
+            )
             submitted = st.form_submit_button("Sign in", type="primary", width="stretch")
         client = AdminApi(ui.api_url(), token.strip() or None)
         if submitted:
@@ -50,7 +56,7 @@ def sign_in_page() -> None:
             except ApiUnavailable:
                 ui.show_api_down(client)
                 return
-            except ApiError as exc:
+            except ApiRefused as exc:
                 if exc.status == 401:
                     st.error("This token is not accepted: unknown or revoked.")
                 else:
@@ -77,8 +83,9 @@ def sidebar() -> None:
 
 def main() -> None:
     if not st.session_state.get("token"):
-        st.navigation([st.Page(sign_in_page, title="Sign in", url_path="sign-in")],
-                      position="hidden").run()
+        st.navigation(
+            [st.Page(sign_in_page, title="Sign in", url_path="sign-in")], position="hidden"
+        ).run()
         return
     pages = [
         st.Page(VIEWS / "door.py", title="Door", icon=":material/door_front:", default=True),
@@ -88,8 +95,11 @@ def main() -> None:
         st.Page(VIEWS / "sync.py", title="Sync", icon=":material/sync:"),
     ]
     if st.session_state.get("role") == "admin":  # masked secrets all the same: admins only
-        pages.append(st.Page(VIEWS / "notifications.py", title="Notifications",
-                             icon=":material/notifications:"))
+        pages.append(
+            st.Page(
+                VIEWS / "notifications.py", title="Notifications", icon=":material/notifications:"
+            )
+        )
     page = st.navigation(pages)
     sidebar()
     page.run()

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from admin_ui.client import AdminApi, ApiError, PhotoResult
-from admin_ui.enrolment import enrol_photos
-from appliance.enroll import ALL_ACCEPTED, keep_new_person, verdict
+from admin_ui.client import AdminApi, ApiRefused, PhotoResult
+from admin_ui.enrolment import ALL_ACCEPTED, DUPLICATE, enrol_photos, keep_new_person, verdict
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_ENTRIES = 2000
@@ -79,12 +78,14 @@ def _is_link(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
-def read_bundle(data: bytes, *, max_zip_bytes: int, max_photo_bytes: int,
-                max_total_bytes: int) -> Bundle:
+def read_bundle(
+    data: bytes, *, max_zip_bytes: int, max_photo_bytes: int, max_total_bytes: int
+) -> Bundle:
     """Parse an uploaded zip into people and their photos; refuse anything unsafe."""
     if len(data) > max_zip_bytes:
-        raise BundleRefused(f"the zip is {len(data) / 1e6:.1f} MB; the limit is "
-                            f"{max_zip_bytes / 1e6:.0f} MB")
+        raise BundleRefused(
+            f"the zip is {len(data) / 1e6:.1f} MB; the limit is {max_zip_bytes / 1e6:.0f} MB"
+        )
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError):
@@ -123,27 +124,40 @@ def read_bundle(data: bytes, *, max_zip_bytes: int, max_photo_bytes: int,
             if info.file_size > max_photo_bytes:
                 skipped.append(f"{shown}: larger than {max_photo_bytes / 1e6:.0f} MB")
                 continue
-            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO \
-                    and info.file_size > 1_000_000:
-                raise BundleRefused(f"{shown} unpacks {info.file_size // info.compress_size}"
-                                    " times larger than it is packed (a zip bomb?)")
+            if (
+                info.compress_size
+                and info.file_size / info.compress_size > MAX_RATIO
+                and info.file_size > 1_000_000
+            ):
+                raise BundleRefused(
+                    f"{shown} unpacks {info.file_size // info.compress_size}"
+                    " times larger than it is packed (a zip bomb?)"
+                )
             try:
                 with zf.open(info) as fh:
                     photo = fh.read(max_photo_bytes + 1)  # bounded, whatever the header says
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
-                    RuntimeError) as exc:  # damaged, encrypted or an unknown compression
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                NotImplementedError,
+                RuntimeError,
+            ) as exc:  # damaged, encrypted or an unknown compression
                 raise BundleRefused(f"{shown} cannot be read ({exc})") from None
             if len(photo) > max_photo_bytes:
                 skipped.append(f"{shown}: larger than {max_photo_bytes / 1e6:.0f} MB")
                 continue
             total += len(photo)
             if total > max_total_bytes:
-                raise BundleRefused(f"the photos unpack to more than {max_total_bytes / 1e6:.0f}"
-                                    " MB; split the zip")
+                raise BundleRefused(
+                    f"the photos unpack to more than {max_total_bytes / 1e6:.0f} MB; split the zip"
+                )
             people.setdefault(parts[0], BundlePerson(parts[0])).photos.append((parts[1], photo))
     if not people:
-        raise BundleRefused("no photos found: the zip needs one folder per person with their "
-                            "photos inside (alice_smith/1.jpg, bob_jones/1.jpg, ...)")
+        raise BundleRefused(
+            "no photos found: the zip needs one folder per person with their "
+            "photos inside (alice_smith/1.jpg, bob_jones/1.jpg, ...)"
+        )
     return Bundle(sorted(people.values(), key=lambda p: p.folder.lower()), skipped)
 
 
@@ -152,8 +166,12 @@ def _find_by_external_id(client: AdminApi, external_id: str) -> dict | None:
     return next((p for p in page.items if p.get("external_id") == external_id), None)
 
 
-def enrol_bundle(client: AdminApi, bundle: Bundle, max_request_bytes: int,
-                 progress: Callable[[int, int, str], None] | None = None) -> list[BulkRow]:
+def enrol_bundle(
+    client: AdminApi,
+    bundle: Bundle,
+    max_request_bytes: int,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[BulkRow]:
     """Create (or find, by external id = folder name) each person and enrol their photos.
 
     A person this run created whose photos were all refused is removed again, so a bad zip
@@ -173,8 +191,8 @@ def enrol_bundle(client: AdminApi, bundle: Bundle, max_request_bytes: int,
                 pid = existing["id"]
             outcome = enrol_photos(client, pid, person.photos, max_request_bytes)
             accepted = outcome.enrolled
-            refused = [r for r in outcome.results if not r.accepted and r.code != "duplicate"]
-        except ApiError as exc:
+            refused = [r for r in outcome.results if not r.accepted and r.code != DUPLICATE]
+        except ApiRefused as exc:
             rows.append(BulkRow(person.name, external_id, "failed", 0, [], exc.message))
             continue
         if not keep_new_person(existing is None, outcome.results):

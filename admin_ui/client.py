@@ -2,12 +2,13 @@
 
 The console never opens the SQLite file, so it works the same on the kiosk's screen and on a
 laptop on the building network. Two failures matter to a page and are told apart here:
-:class:`ApiUnavailable` (the API cannot be reached: say so and retry later) and :class:`ApiError`
+:class:`ApiUnavailable` (the API cannot be reached: say so and retry later) and :class:`ApiRefused`
 (the API answered with its error shape: show its message).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,14 +24,19 @@ DOOR_KINDS = ("door_forced", "door_held_open", "door_closed", "exit_request", "d
 #: Short reads (status, lists); enrolment runs face detection and gets much longer.
 TIMEOUT_S = 10.0
 ENROL_TIMEOUT_S = 120.0
+#: An unlock is followed this often, and given up after this long (the API expires it after 3 s
+#: untaken; a running one finishes within its pulse).
+UNLOCK_POLL_S = 0.2
+UNLOCK_GIVE_UP_S = 15.0
 
 
 class ApiUnavailable(Exception):
     """The admin API cannot be reached (not running, wrong address, or timed out)."""
 
 
-class ApiError(Exception):
-    """The API refused a request; ``code`` and ``message`` come from its error shape."""
+class ApiRefused(Exception):
+    """The API answered a request with an error; ``code`` and ``message`` come from its error
+    shape (not to be confused with the server's own ``admin_api.errors.ApiError``)."""
 
     def __init__(self, status: int, code: str, message: str, extra: dict[str, Any]) -> None:
         super().__init__(f"{message} ({status} {code})")
@@ -86,16 +92,18 @@ class PeoplePage:
 class AdminApi:
     """One signed-in console session's view of the API (``base_url`` ends before /api/v1)."""
 
-    def __init__(self, base_url: str, token: str | None = None, *,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self, base_url: str, token: str | None = None, *, session: requests.Session | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._http = session or requests.Session()
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, timeout: float = TIMEOUT_S,
-                 **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, path: str, *, timeout: float = TIMEOUT_S, **kwargs: Any
+    ) -> requests.Response:
         headers = kwargs.pop("headers", {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -117,19 +125,20 @@ class AdminApi:
         """True when the API answers its (token-free) health check."""
         try:
             self._request("GET", "/health", timeout=3.0)
-        except (ApiUnavailable, ApiError):
+        except (ApiUnavailable, ApiRefused):
             return False
         return True
 
     def whoami(self) -> tuple[str, Role]:
-        """The token's name and role (``GET /me``); ApiError 401 for an unknown or revoked token."""
+        """The token's name and role (``GET /me``); ApiRefused 401 for an unknown or revoked
+        token."""
         me = self._json("GET", "/me")
         if me.get("role") not in ("admin", "viewer"):
-            raise ApiError(500, "bad_role", f"the API reported an unknown role {me!r}", {})
+            raise ApiRefused(500, "bad_role", f"the API reported an unknown role {me!r}", {})
         return str(me.get("name", "")), me["role"]
 
     def role(self) -> Role:
-        """The token's role. Raises ApiError 401 for an unknown or revoked token."""
+        """The token's role. Raises ApiRefused 401 for an unknown or revoked token."""
         return self.whoami()[1]
 
     # --- door ----------------------------------------------------------------------------------
@@ -141,7 +150,7 @@ class AdminApi:
         """The latest annotated frame (JPEG), or None when the appliance has none."""
         try:
             return self._request("GET", "/door/frame", timeout=3.0).content
-        except ApiError as exc:
+        except ApiRefused as exc:
             if exc.status == 404:
                 return None
             raise
@@ -150,15 +159,41 @@ class AdminApi:
         """The latest frame and when the appliance took it (UTC ISO 8601), or None if none."""
         try:
             resp = self._request("GET", "/door/frame", timeout=3.0)
-        except ApiError as exc:
+        except ApiRefused as exc:
             if exc.status == 404:
                 return None
             raise
         return resp.content, resp.headers.get("X-Frame-Time") or None
 
-    def unlock(self) -> dict[str, Any]:
-        # the API waits up to 3 s for the appliance to answer
-        return self._json("POST", "/door/unlock", timeout=15.0)
+    def unlock(
+        self, *, poll_s: float = UNLOCK_POLL_S, give_up_s: float = UNLOCK_GIVE_UP_S
+    ) -> dict[str, Any]:
+        """Unlock once and follow the command until the appliance has carried it out.
+
+        The API answers at once (202) and the appliance's answer is polled, so no API thread
+        waits for the door. Raises ApiRefused when the appliance failed or did not answer.
+        """
+        command = self._json("POST", "/door/unlock")
+        deadline = time.monotonic() + give_up_s
+        # the appliance is another process that answers through the store: polling is the protocol
+        while command["status"] in ("pending", "running") and time.monotonic() < deadline:
+            time.sleep(poll_s)
+            command = self._json("GET", f"/door/commands/{command['command_id']}")
+        if command["status"] == "done":
+            return command
+        if command["status"] == "failed":
+            raise ApiRefused(
+                502,
+                "unlock_failed",
+                f"the appliance could not unlock: {command['result'] or 'no reason'}",
+                {"command_id": command["command_id"]},
+            )
+        raise ApiRefused(
+            504,
+            "appliance_not_answering",
+            command.get("result") or "the appliance did not answer in time",
+            {"command_id": command["command_id"]},
+        )
 
     # --- notifications (admin only) -----------------------------------------------------------
 
@@ -174,16 +209,23 @@ class AdminApi:
 
     # --- people and faces ----------------------------------------------------------------------
 
-    def people(self, *, search: str | None = None, active: bool | None = None, limit: int = 50,
-               offset: int = 0) -> PeoplePage:
+    def people(
+        self,
+        *,
+        search: str | None = None,
+        active: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> PeoplePage:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if search:
             params["search"] = search
         if active is not None:
             params["active"] = "true" if active else "false"
         data = self._json("GET", "/people", params=params)
-        return PeoplePage(data["items"], int(data["total"]), int(data["offset"]),
-                          int(data["limit"]))
+        return PeoplePage(
+            data["items"], int(data["total"]), int(data["offset"]), int(data["limit"])
+        )
 
     def all_people(self) -> list[dict[str, Any]]:
         """Every person (for name look-ups and filters), page by page."""
@@ -222,17 +264,19 @@ class AdminApi:
         """
         files = [("photos", (name, data, _mime(name))) for name, data in photos]
         try:
-            data = self._json("POST", f"/people/{person_id}/faces", files=files,
-                              timeout=ENROL_TIMEOUT_S)
-        except ApiError as exc:
+            data = self._json(
+                "POST", f"/people/{person_id}/faces", files=files, timeout=ENROL_TIMEOUT_S
+            )
+        except ApiRefused as exc:
             if exc.status not in (400, 413, 415, 422):
                 raise
             results = [PhotoResult.from_json(r) for r in exc.extra.get("results") or []]
             if not results:  # refused as a whole (too big, no files): every photo shares it
                 results = [PhotoResult(name, False, exc.message, exc.code) for name, _ in photos]
             return EnrolOutcome(0, results, exc.message)
-        return EnrolOutcome(int(data["enrolled"]),
-                            [PhotoResult.from_json(r) for r in data.get("results") or []])
+        return EnrolOutcome(
+            int(data["enrolled"]), [PhotoResult.from_json(r) for r in data.get("results") or []]
+        )
 
     # --- schedules -----------------------------------------------------------------------------
 
@@ -242,8 +286,13 @@ class AdminApi:
     def create_schedule(self, name: str, windows: list[dict[str, Any]]) -> dict[str, Any]:
         return self._json("POST", "/schedules", json={"name": name, "windows": windows})
 
-    def update_schedule(self, schedule_id: str, *, name: str | None = None,
-                        windows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def update_schedule(
+        self,
+        schedule_id: str,
+        *,
+        name: str | None = None,
+        windows: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         body = _without_none({"name": name, "windows": windows}, keep=())
         return self._json("PATCH", f"/schedules/{schedule_id}", json=body)
 
@@ -252,16 +301,30 @@ class AdminApi:
 
     # --- entry log -----------------------------------------------------------------------------
 
-    def events(self, *, since: str | None = None, until: str | None = None,
-               kinds: Iterable[str] = (), person_id: str | None = None,
-               door: str | None = None, limit: int = 100, offset: int = 0) -> EventPage:
+    def events(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        kinds: Iterable[str] = (),
+        person_id: str | None = None,
+        door: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> EventPage:
         params = _event_filters(since, until, kinds, person_id, door)
         data = self._json("GET", "/events", params={**params, "limit": limit, "offset": offset})
         return EventPage(data["items"], int(data["offset"]), data.get("next_offset"))
 
-    def events_csv(self, *, since: str | None = None, until: str | None = None,
-                   kinds: Iterable[str] = (), person_id: str | None = None,
-                   door: str | None = None) -> bytes:
+    def events_csv(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        kinds: Iterable[str] = (),
+        person_id: str | None = None,
+        door: str | None = None,
+    ) -> bytes:
         """Every matching event as the API's CSV export (for download and for the charts)."""
         params = _event_filters(since, until, kinds, person_id, door)
         return self._request("GET", "/events.csv", params=params, timeout=60.0).content
@@ -269,26 +332,30 @@ class AdminApi:
     def snapshot(self, event_id: str) -> bytes | None:
         try:
             return self._request("GET", f"/events/{event_id}/snapshot").content
-        except ApiError as exc:
+        except ApiRefused as exc:
             if exc.status == 404:
                 return None
             raise
 
 
-def _error_from(resp: requests.Response) -> ApiError:
+def _error_from(resp: requests.Response) -> ApiRefused:
     try:
         err = resp.json()["error"]
         extra = {k: v for k, v in err.items() if k not in ("code", "message")}
-        return ApiError(resp.status_code, str(err["code"]), str(err["message"]), extra)
+        return ApiRefused(resp.status_code, str(err["code"]), str(err["message"]), extra)
     except (ValueError, KeyError, TypeError):  # not the API's shape (a proxy's error page)
         text = resp.text.strip().splitlines()[0][:200] if resp.text.strip() else resp.reason
-        return ApiError(resp.status_code, "http_error", f"HTTP {resp.status_code}: {text}", {})
+        return ApiRefused(resp.status_code, "http_error", f"HTTP {resp.status_code}: {text}", {})
 
 
-def _event_filters(since: str | None, until: str | None, kinds: Iterable[str],
-                   person_id: str | None, door: str | None) -> dict[str, Any]:
-    params: dict[str, Any] = {"since": since, "until": until, "person_id": person_id,
-                              "door": door}
+def _event_filters(
+    since: str | None,
+    until: str | None,
+    kinds: Iterable[str],
+    person_id: str | None,
+    door: str | None,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"since": since, "until": until, "person_id": person_id, "door": door}
     kinds = list(kinds)
     if kinds:
         params["kind"] = ",".join(kinds)

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from loguru import logger
 
-from admin_ui.client import DENIED, GRANTED, AdminApi, ApiError, ApiUnavailable
-from appliance.settings import Settings, SettingsError, load_settings
+from admin_ui.client import DENIED, GRANTED, AdminApi, ApiRefused, ApiUnavailable
+from admin_ui.settings import ConsoleSettings, ConsoleSettingsError, load_console_settings
 
 T = TypeVar("T")
 #: The appliance rewrites its status row twice a second: older than this, it is not running.
@@ -44,11 +44,11 @@ REASON_LABELS = {
 }
 
 
-def settings() -> Settings:
+def settings() -> ConsoleSettings:
     """The console's settings (API address, door time zone); a bad setting stops the page."""
     try:
-        return load_settings()
-    except SettingsError as exc:
+        return load_console_settings()
+    except ConsoleSettingsError as exc:
         st.error(f"The console's settings are invalid: {exc}")
         st.stop()
         raise  # st.stop raises; this keeps type checkers calm
@@ -104,7 +104,7 @@ def fetch(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         logger.warning("console: {}", exc)
         show_api_down()
         st.stop()
-    except ApiError as exc:
+    except ApiRefused as exc:
         if exc.status == 401:
             sign_out("Your token is no longer accepted (revoked?). Sign in again.")
             st.rerun()
@@ -127,7 +127,7 @@ def action_error(exc: Exception) -> str:
     """A one-line explanation of a failed change, for st.error."""
     if isinstance(exc, ApiUnavailable):
         return "The admin API is not reachable; nothing was changed. Try again when it is back."
-    if isinstance(exc, ApiError):
+    if isinstance(exc, ApiRefused):
         return exc.message[:1].upper() + exc.message[1:]
     return str(exc)
 

@@ -1,32 +1,36 @@
 """The door: status (from the appliance's status row), manual unlock, and the live frame.
 
-The API never touches GPIO. An unlock is a row in the commands table that the appliance polls;
-the request waits up to UNLOCK_WAIT_S for the appliance to mark it done or failed:
+The API never touches GPIO. An unlock is a row in the commands table that the appliance polls.
+``POST /door/unlock`` answers at once (202) with the command; the client polls
+``GET /door/commands/<id>`` until its status is final (no request holds a server thread):
 
-- done -> 200 with the appliance's result;
-- failed -> 502 ``unlock_failed`` with the appliance's result;
-- no answer -> 504 ``appliance_not_answering``, and the command is marked expired so that an
-  appliance that comes back later never opens the door for a request nobody waits for any more.
+- done: the appliance unlocked, ``result`` is its answer;
+- failed: the appliance tried and could not, ``result`` says why;
+- expired: nobody took it within UNLOCK_WAIT_S; a poll marks it so, and an appliance that comes
+  back later never opens the door for a request the admin was told had failed.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, url_for
 
 from admin_api.auth import actor, viewer_allowed
-from admin_api.errors import ApiError, not_found
+from admin_api.errors import not_found
+from admin_api.models import JPEG, Command, DoorStatus, dump
+from admin_api.openapi import doc
 from admin_api.state import db, state
 from appliance import store
 from appliance.redact import redact
 
 bp = Blueprint("door", __name__)
 
+#: A pending unlock that the appliance has not taken after this long is expired by the next poll.
 UNLOCK_WAIT_S = 3.0
-POLL_S = 0.05
+NOT_ANSWERING = "the appliance did not answer within {:.0f} s; the unlock was cancelled"
 #: The appliance refreshes its status row every second or so; older than this = not running.
 STATUS_STALE_S = 10.0
 
@@ -51,6 +55,11 @@ def _with_person_name(conn, appliance: dict | None) -> dict | None:
 
 @bp.get("/door/status")
 @viewer_allowed
+@doc(
+    "Door and appliance status (lock, contact, camera, fps, gallery, last decision, sync)",
+    "door",
+    DoorStatus,
+)
 def door_status() -> Response:
     conn = db()
     appliance = store.get_status(conn, "appliance")
@@ -71,43 +80,58 @@ def door_status() -> Response:
 
 
 @bp.post("/door/unlock")
-def unlock() -> Response:
+@doc(
+    "Unlock the door once, through the appliance: poll the command it answers with",
+    "door",
+    Command,
+    status=202,
+)
+def unlock() -> tuple[Response, int, dict[str, str]]:
     conn = db()
     who = actor()
     command_id = store.enqueue_command(conn, "unlock", {}, requested_by=who)
     with conn.conn:
         store.audit(conn, who, "door.unlock", str(command_id))
+    location = url_for("door.get_command", command_id=command_id)
+    return jsonify(_command_json(store.get_command(conn, command_id))), 202, {"Location": location}
+
+
+@bp.get("/door/commands/<int:command_id>")
+@doc(
+    "A command's progress: pending, running, then done, failed or expired",
+    "door",
+    Command,
+    errors=(404,),
+)
+def get_command(command_id: int) -> Response:
+    if command_id >= 2**63:  # beyond SQLite's integers: no such row
+        raise not_found(f"no command {command_id}")
+    conn = db()
+    command = store.get_command(conn, command_id)
     wait_s = current_app.config.get("UNLOCK_WAIT_S", UNLOCK_WAIT_S)
-    deadline = time.monotonic() + wait_s
-    command = store.get_command(conn, command_id)
-    # the appliance is another process: polling its answer in the shared store is the only way
-    # "running": the appliance claimed it and is pulsing the relay right now
-    while command["status"] in ("pending", "running") and time.monotonic() < deadline:
-        time.sleep(POLL_S)
+    if command["status"] == "pending" and _age_s(command["created_at"]) > wait_s:
+        # nobody took it in time: expire it, so an appliance that comes back later never opens
+        # the door for a request the admin was told had failed
+        if store.expire_command(conn, command_id):
+            store.finish_command(conn, command_id, "expired", NOT_ANSWERING.format(wait_s))
         command = store.get_command(conn, command_id)
-    if command["status"] == "pending" and store.expire_command(conn, command_id):
-        raise ApiError(
-            504,
-            "appliance_not_answering",
-            f"the appliance did not answer within {wait_s:.0f} s; the unlock was cancelled",
-            extra={"command_id": command_id},
-        )
-    command = store.get_command(conn, command_id)
-    while command["status"] == "running" and time.monotonic() < deadline + wait_s:
-        time.sleep(POLL_S)  # claimed just as we gave up: it is being carried out, wait for it
-        command = store.get_command(conn, command_id)
-    if command["status"] == "done":
-        return jsonify({"command_id": command_id, "status": "done", "result": command["result"]})
-    raise ApiError(
-        502,
-        "unlock_failed",
-        f"the appliance could not unlock: {command['result'] or 'no reason'}",
-        extra={"command_id": command_id, "status": command["status"]},
-    )
+    return jsonify(_command_json(command))
+
+
+def _command_json(row: dict[str, Any]) -> dict[str, Any]:
+    return dump(Command, {**row, "command_id": row["id"]})
 
 
 @bp.get("/door/frame")
 @viewer_allowed
+@doc(
+    "The latest annotated camera frame",
+    "door",
+    JPEG,
+    errors=(404,),
+    description="JPEG; the X-Frame-Time header says when the appliance took it",
+    headers={"X-Frame-Time": "when the appliance took the frame (UTC, ISO 8601)"},
+)
 def latest_frame() -> Response:
     path = state().settings.run_dir / "latest.jpg"
     try:

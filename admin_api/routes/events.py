@@ -8,41 +8,34 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
+from flask import Blueprint, Response, jsonify, send_file, stream_with_context
 
 from admin_api.auth import viewer_allowed
 from admin_api.errors import bad_request, not_found
+from admin_api.models import CSV, JPEG, Event, EventFilters, EventPage, EventsQuery, dump
+from admin_api.openapi import doc
 from admin_api.state import db, state
-from admin_api.validation import query_instant, query_int, query_list, query_text
+from admin_api.validation import parse_query
 from appliance import store
 
 bp = Blueprint("events", __name__)
 
-EVENT_FIELDS = (
-    "id", "ts", "door", "kind", "person_id", "person_name", "distance", "reason", "track_id",
-    "details", "synced",
-)
 CSV_FIELDS = (
-    "id", "ts", "door", "kind", "person_id", "person_name", "distance", "reason", "synced",
+    "id",
+    "ts",
+    "door",
+    "kind",
+    "person_id",
+    "person_name",
+    "distance",
+    "reason",
+    "synced",
 )
 CSV_PAGE = 1000
 
 
 def event_json(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row.get(k) for k in EVENT_FIELDS}
-    out["has_snapshot"] = bool(row.get("snapshot_path"))
-    return out
-
-
-def _filters() -> dict[str, Any]:
-    kinds = query_list("kind")
-    return {
-        "since": query_instant("since"),
-        "until": query_instant("until"),
-        "kinds": kinds or None,
-        "person_id": query_text("person_id"),
-        "door": query_text("door"),
-    }
+    return dump(Event, {**row, "has_snapshot": bool(row.get("snapshot_path"))})
 
 
 def _csv_cell(value: Any) -> str:
@@ -84,13 +77,18 @@ def _csv_response(filters: dict[str, Any]) -> Response:
 
 @bp.get("/events")
 @viewer_allowed
+@doc(
+    "The entry log, newest first (format=csv: the CSV export)",
+    "events",
+    {"application/json": EventPage, **CSV},
+    query=EventsQuery,
+)
 def list_events() -> Response:
-    filters = _filters()
-    if request.args.get("format") == "csv":
+    q = parse_query(EventsQuery)
+    filters = q.store_filters()
+    if q.format == "csv":
         return _csv_response(filters)
-    limit = query_int("limit", 100, low=1, high=1000)
-    offset = query_int("offset", 0, low=0, high=10**9)
-    before = query_text("before", max_length=64)
+    limit, offset, before = q.limit, q.offset, q.before
     if before and offset:
         raise bad_request("use either before (a cursor) or offset, not both")
     # one extra row says whether there is a next page, without counting 100k rows
@@ -114,27 +112,23 @@ def list_events() -> Response:
 
 @bp.get("/events.csv")
 @viewer_allowed
+@doc("CSV export of the entry log (all matching events)", "events", CSV, query=EventFilters)
 def export_events_csv() -> Response:
-    return _csv_response(_filters())
-
-
-def _load(event_id: str) -> dict[str, Any]:
-    try:
-        return store.get_event(db(), event_id)
-    except store.NotFound as exc:
-        raise not_found(str(exc)) from None
+    return _csv_response(parse_query(EventFilters).store_filters())
 
 
 @bp.get("/events/<event_id>")
 @viewer_allowed
+@doc("Read an event", "events", Event, errors=(404,))
 def get_event(event_id: str) -> Response:
-    return jsonify(event_json(_load(event_id)))
+    return jsonify(event_json(store.get_event(db(), event_id)))
 
 
 @bp.get("/events/<event_id>/snapshot")
 @viewer_allowed
+@doc("The face snapshot stored with an event", "events", JPEG, errors=(404,))
 def get_event_snapshot(event_id: str) -> Response:
-    row = _load(event_id)
+    row = store.get_event(db(), event_id)
     if not row.get("snapshot_path"):
         raise not_found(f"event {event_id} has no snapshot")
     root = state().settings.snapshot_dir.resolve()

@@ -10,6 +10,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from admin_api.auth import actor, viewer_allowed
 from admin_api.errors import ApiError, bad_request, not_found
+from admin_api.models import Deleted, EnrolResult, Face, FaceList, dump
+from admin_api.openapi import doc
 from admin_api.routes.people import load_person
 from admin_api.state import db, state
 from appliance import store
@@ -21,6 +23,22 @@ bp = Blueprint("faces", __name__)
 MAX_PHOTOS = 20
 FACE_CODES = {"no_face", "several_faces", "face_too_small", "face_too_blurry"}
 SIZE_CODES = {"too_large", "decompression_bomb"}
+PHOTOS = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["photos"],
+            "properties": {
+                "photos": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_PHOTOS,
+                    "items": {"type": "string", "format": "binary"},
+                }
+            },
+        }
+    }
+}
 
 
 def refusal_status(codes: set[str]) -> tuple[int, str, str]:
@@ -36,13 +54,28 @@ def refusal_status(codes: set[str]) -> tuple[int, str, str]:
 
 @bp.get("/people/<person_id>/faces")
 @viewer_allowed
+@doc("List a person's faces", "faces", FaceList, errors=(404,))
 def list_faces(person_id: str) -> Response:
     load_person(person_id)
-    faces = store.list_faces(db(), person_id)
-    return jsonify({"items": [{**f, "has_photo": bool(f["has_photo"])} for f in faces]})
+    return jsonify({"items": [dump(Face, f) for f in store.list_faces(db(), person_id)]})
 
 
 @bp.post("/people/<person_id>/faces")
+@doc(
+    "Enrol photos (multipart, field 'photos', repeatable); per-file results",
+    "faces",
+    EnrolResult,
+    status=201,
+    body=PHOTOS,
+    errors=(404, 409, 413, 415, 422),
+    description="At least one photo enrolled; per-file results",
+    also={
+        200: (
+            "Nothing new: the person already has these photos (code 'duplicate'); per-file results",
+            EnrolResult,
+        )
+    },
+)
 def enrol_faces(person_id: str) -> tuple[Response, int]:
     load_person(person_id)
     if not (request.mimetype or "").startswith("multipart/form-data"):
@@ -74,12 +107,9 @@ def enrol_faces(person_id: str) -> tuple[Response, int]:
 
 
 @bp.delete("/people/<person_id>/faces/<face_id>")
+@doc("Delete one face", "faces", Deleted, errors=(404,))
 def delete_face(person_id: str, face_id: str) -> Response:
-    conn = db()
-    try:
-        store.delete_face(
-            conn, person_id, face_id, audit_entry=(actor(), "face.delete", {"face_id": face_id})
-        )
-    except store.NotFound as exc:
-        raise not_found(str(exc)) from None
+    store.delete_face(
+        db(), person_id, face_id, audit_entry=(actor(), "face.delete", {"face_id": face_id})
+    )
     return jsonify({"id": face_id, "deleted": True})

@@ -9,8 +9,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from admin_api.auth import actor
+from admin_api.models import NotifyConfig, NotifyRecent, NotifyRecentQuery, NotifyTest
+from admin_api.openapi import doc
 from admin_api.state import db, state
-from admin_api.validation import query_int
+from admin_api.validation import parse_query
 from appliance import store
 from notify import admin, outbox
 
@@ -18,13 +20,24 @@ bp = Blueprint("notifications", __name__)
 
 
 @bp.get("/notifications")
+@doc(
+    "Notification, webhook and MQTT settings (masked) and outbox counts",
+    "notifications",
+    NotifyConfig,
+)
 def config() -> Response:
     return jsonify({**admin.config(state().settings), "outbox": outbox.counts(db())})
 
 
 @bp.get("/notifications/recent")
+@doc(
+    "The latest sends and failures, newest first",
+    "notifications",
+    NotifyRecent,
+    query=NotifyRecentQuery,
+)
 def recent() -> Response:
-    limit = query_int("limit", 50, low=1, high=500)
+    limit = parse_query(NotifyRecentQuery).limit
     labels = admin.channel_labels(state().settings)
     items = [
         {**r, "channel": labels.get(r["channel"], r["channel"])} for r in outbox.recent(db(), limit)
@@ -33,6 +46,9 @@ def recent() -> Response:
 
 
 @bp.post("/notifications/test")
+@doc(
+    "Send a test message to every notification URL; one answer per URL", "notifications", NotifyTest
+)
 def test() -> Response:
     conn = db()
     results = admin.test_all(state().settings)

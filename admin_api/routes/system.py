@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify
 
 from admin_api.auth import public, viewer_allowed
-from admin_api.openapi import build_spec
+from admin_api.models import AuditEntry, AuditPage, AuditQuery, Health, Index, Me, dump
+from admin_api.openapi import build_spec, doc
 from admin_api.state import db, state
-from admin_api.validation import query_int, query_text
+from admin_api.validation import parse_query
 from appliance import store
 
 bp = Blueprint("system", __name__)
@@ -15,6 +16,7 @@ bp = Blueprint("system", __name__)
 
 @bp.get("/")
 @public
+@doc("Where to go: the console, this document, the health check (no token)", "system", Index)
 def index() -> Response:
     """Where to go from here: a person who opens the API's address finds the console and docs."""
     settings = state().settings
@@ -31,6 +33,7 @@ def index() -> Response:
 
 @bp.get("/health")
 @public
+@doc("Liveness check (no token)", "system", Health)
 def health() -> Response:
     """Liveness only: answers without a token and says nothing about the site."""
     db().execute("SELECT 1").fetchone()
@@ -39,6 +42,7 @@ def health() -> Response:
 
 @bp.get("/me")
 @viewer_allowed
+@doc("The calling token's name and role", "system", Me)
 def me() -> Response:
     """Who is calling: the console shows admin controls only to an admin token."""
     return jsonify({"name": g.token.name, "role": g.token.role})
@@ -46,13 +50,16 @@ def me() -> Response:
 
 @bp.get("/openapi.json")
 @viewer_allowed
+@doc("This document", "system", {"application/json": {"schema": {"type": "object"}}})
 def openapi() -> Response:
     return jsonify(build_spec())
 
 
 @bp.get("/audit")
+@doc("Audit log: who changed what, newest first", "system", AuditPage, query=AuditQuery)
 def audit_log() -> Response:
-    limit = query_int("limit", 100, low=1, high=1000)
-    offset = query_int("offset", 0, low=0, high=10**9)
-    rows = store.list_audit(db(), actor=query_text("actor"), limit=limit, offset=offset)
-    return jsonify({"items": rows, "limit": limit, "offset": offset})
+    q = parse_query(AuditQuery)
+    rows = store.list_audit(db(), actor=q.actor, limit=q.limit, offset=q.offset)
+    return jsonify(
+        {"items": [dump(AuditEntry, r) for r in rows], "limit": q.limit, "offset": q.offset}
+    )

@@ -10,7 +10,7 @@ import streamlit as st
 from PIL import Image, ImageOps
 
 from admin_ui import stats, ui
-from admin_ui.client import DENIED, GRANTED, AdminApi, ApiError, ApiUnavailable
+from admin_ui.client import DENIED, GRANTED, AdminApi, ApiRefused, ApiUnavailable
 
 REMOTE_UNLOCK = "remote_unlock"
 
@@ -57,7 +57,7 @@ def live_view(client: AdminApi) -> None:
             "Live view unavailable: the admin API is not reachable.", icon=":material/cloud_off:"
         )
         return
-    except ApiError as exc:
+    except ApiRefused as exc:
         st.warning(f"Live view unavailable: {exc.message}")
         return
     if shot is None:
@@ -255,7 +255,7 @@ def unlock_controls(client: AdminApi) -> None:
             try:
                 result = client.unlock()
                 st.session_state["unlock_result"] = ("ok", f"Unlocked ({result.get('result')}).")
-            except (ApiError, ApiUnavailable) as exc:
+            except (ApiRefused, ApiUnavailable) as exc:
                 st.session_state["unlock_result"] = ("error", ui.action_error(exc))
             st.rerun()
         if no.button("Cancel", key="unlock_cancel"):

@@ -22,7 +22,8 @@ def routes(api: Api) -> list[tuple[str, str, str]]:
     """(method, path with dummy ids, least role) of every API route."""
     out = []
     for rule in api.app.url_map.iter_rules():
-        path = re.sub(r"<[^>]+>", "no-such-id", rule.rule).removeprefix("/api/v1")
+        path = re.sub(r"<int:[^>]+>", "0", rule.rule)  # no id 0: SQLite counts from 1
+        path = re.sub(r"<[^>]+>", "no-such-id", path).removeprefix("/api/v1")
         role = required_role(api.app.view_functions[rule.endpoint]) or "public"
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             out.append((method, path, role))

@@ -70,8 +70,20 @@ def test_the_api_starts_without_loading_the_face_models() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, admin_api.app, admin_api.__main__; "
-            "print('dlib' in sys.modules or 'face_recognition' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, cwd=REPO_ROOT)
+    code = (
+        "import sys, admin_api.app, admin_api.__main__; "
+        "print('dlib' in sys.modules or 'face_recognition' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT
+    )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_first_hour_behaviour_is_documented() -> None:
+    paths = build_spec()["paths"]
+    frame = paths["/api/v1/door/frame"]["get"]["responses"]["200"]
+    assert frame["headers"]["X-Frame-Time"]["schema"]["format"] == "date-time"
+    assert set(paths["/api/v1/people/{person_id}/faces"]["post"]["responses"]) >= {"200", "201"}
+    for pointer in ("/", "/api/v1/"):
+        assert paths[pointer]["get"]["x-role"] == "public", pointer

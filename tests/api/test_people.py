@@ -105,9 +105,23 @@ def test_a_validity_date_at_the_edge_of_the_calendar_is_400(api: Api, field: str
 
 
 def test_bad_query_parameters_are_refused(api: Api) -> None:
-    assert_error(api.viewer.get("/people", params={"limit": "many"}), 400)
-    assert_error(api.viewer.get("/people", params={"limit": 0}), 400)
-    assert_error(api.viewer.get("/people", params={"active": "maybe"}), 400)
+    # each message names the parameter and says what is wrong with it
+    cases = {
+        "limit": ("many", "integer"),
+        "offset": (-1, "greater than or equal to 0"),
+        "active": ("maybe", "boolean"),
+    }
+    for name, (value, problem) in cases.items():
+        err = assert_error(api.viewer.get("/people", params={name: value}), 400, "bad_request")
+        assert err["message"].startswith(f"{name}: ") and problem in err["message"], err
+    err = assert_error(api.viewer.get("/people", params={"limit": 0}), 400)
+    assert "limit" in err["message"]
+
+
+def test_unknown_people_say_which_one(api: Api) -> None:
+    missing = str(uuid.uuid4())
+    err = assert_error(api.viewer.get(f"/people/{missing}"), 404, "not_found")
+    assert missing in err["message"]
 
 
 def test_unknown_people_are_404(api: Api) -> None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from admin_ui import schedule_table, stats
-from admin_ui.client import AdminApi, ApiError, ApiUnavailable
+from admin_ui.client import AdminApi, ApiRefused, ApiUnavailable
 from admin_ui.enrolment import PART_OVERHEAD, batches, enrol_photos
 from tests.ui.conftest import ConsoleApi, free_port
 
@@ -42,7 +42,9 @@ def test_entries_per_day_cover_every_day_of_the_range() -> None:
     assert got[("2026-03-01", "Granted")] == 0
     assert stats.outcome_totals(df) == {"Granted": 2, "Denied": 2}
     assert stats.denial_reasons(df)["reason"].tolist() in (
-        ["unknown_face", "outside_schedule"], ["outside_schedule", "unknown_face"])
+        ["unknown_face", "outside_schedule"],
+        ["outside_schedule", "unknown_face"],
+    )
 
 
 def test_an_empty_log_gives_empty_charts() -> None:
@@ -52,27 +54,30 @@ def test_an_empty_log_gives_empty_charts() -> None:
 
 
 def test_schedule_rows_round_trip() -> None:
-    windows = [{"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "19:00"},
-               {"days": [5], "start": "22:00", "end": "02:00"}]
+    windows = [
+        {"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "19:00"},
+        {"days": [5], "start": "22:00", "end": "02:00"},
+    ]
     rows = schedule_table.windows_to_rows(windows)
     assert rows[1]["Sat"] and not rows[1]["Sun"]
     assert schedule_table.rows_to_windows(rows) == windows
     assert schedule_table.describe(windows) == "Mon–Fri 07:00–19:00; Sat 22:00–02:00"
-    assert schedule_table.describe([{"days": [0, 2, 5, 6], "start": "7:00", "end": "24:00"}]) \
+    assert (
+        schedule_table.describe([{"days": [0, 2, 5, 6], "start": "7:00", "end": "24:00"}])
         == "Mon, Wed, Sat, Sun 7:00–24:00"
+    )
 
 
 def test_schedule_rows_are_checked() -> None:
     blank = {d: False for d in schedule_table.DAYS} | {"Start": "", "End": None}
     assert schedule_table.rows_to_windows([blank]) == []
-    assert schedule_table.rows_to_windows([{**blank, "Mon": True, "Start": "7.30",
-                                            "End": "1800"}]) == [
-        {"days": [0], "start": "07:30", "end": "18:00"}]
+    assert schedule_table.rows_to_windows(
+        [{**blank, "Mon": True, "Start": "7.30", "End": "1800"}]
+    ) == [{"days": [0], "start": "07:30", "end": "18:00"}]
     with pytest.raises(ValueError, match="row 1: tick at least one day"):
         schedule_table.rows_to_windows([{**blank, "Start": "08:00", "End": "09:00"}])
     with pytest.raises(ValueError, match="row 1: end '25:00' is not a time of day"):
-        schedule_table.rows_to_windows([{**blank, "Tue": True, "Start": "08:00",
-                                         "End": "25:00"}])
+        schedule_table.rows_to_windows([{**blank, "Tue": True, "Start": "08:00", "End": "25:00"}])
     with pytest.raises(ValueError, match="start must be a time"):
         schedule_table.rows_to_windows([{**blank, "Tue": True, "Start": "noon", "End": "1"}])
 
@@ -91,7 +96,7 @@ def test_an_unreachable_api_is_told_apart_from_a_refusal(console_api: ConsoleApi
         down.people()
     assert down.health() is False
     bad = AdminApi(console_api.url, "fg_wrong")
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(ApiRefused) as exc:
         bad.people()
     assert exc.value.status == 401 and exc.value.code == "unauthorized"
     assert AdminApi(console_api.url, console_api.viewer_token).role() == "viewer"
@@ -101,12 +106,31 @@ def test_an_unreachable_api_is_told_apart_from_a_refusal(console_api: ConsoleApi
 def test_an_oversized_photo_is_refused_without_being_sent(console_api: ConsoleApi) -> None:
     client = AdminApi(console_api.url, console_api.admin_token)
     person = client.create_person(name="Big Photo")
-    outcome = enrol_photos(client, person["id"], [("huge.jpg", b"x" * 5000)],
-                           max_request_bytes=4000)
+    outcome = enrol_photos(
+        client, person["id"], [("huge.jpg", b"x" * 5000)], max_request_bytes=4000
+    )
     assert outcome.enrolled == 0
     assert [(r.source, r.accepted, r.code) for r in outcome.results] == [
-        ("huge.jpg", False, "too_large")]
+        ("huge.jpg", False, "too_large")
+    ]
     not_image = enrol_photos(client, person["id"], [("notes.jpg", b"hello")], 10**6)
     assert not_image.results[0].message.startswith("not a readable image")
     assert "no uploaded file is a readable image" in (not_image.error or "")
     client.delete_person(person["id"])
+
+
+def test_the_consoles_enrolment_rules_are_the_doors() -> None:
+    # the console may not import appliance.enroll, so it keeps a copy of the rules: the same here
+    from admin_ui import enrolment
+    from admin_ui.client import PhotoResult
+    from appliance import enroll
+
+    assert enrolment.DUPLICATE == enroll.DUPLICATE
+    ok, dup = PhotoResult("a", True, "", None), PhotoResult("b", False, "", enroll.DUPLICATE)
+    bad = PhotoResult("c", False, "no face found", "no_face")
+    for results in ([], [ok], [dup], [bad], [ok, bad], [dup, bad], [bad, bad]):
+        assert enrolment.verdict(results) == enroll.verdict(results), results
+        for created in (True, False):
+            assert enrolment.keep_new_person(created, results) == enroll.keep_new_person(
+                created, results
+            ), results
