@@ -12,7 +12,6 @@ beside it as ``facegate.db.before-restore``.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import subprocess
@@ -21,10 +20,9 @@ from pathlib import Path
 
 from loguru import logger
 
+from appliance import instance_lock
 from appliance.migrations import MIGRATIONS
 
-#: The kiosk holds an exclusive lock on this file (in the run folder) while it runs.
-KIOSK_LOCK = "appliance.lock"
 UNITS = (
     "facegate-appliance.service",
     "facegate-api.service",
@@ -110,14 +108,11 @@ def users_of_store(db_path: Path) -> list[str]:
     """Who is using the store now: the kiosk's lock, processes holding it open, active units."""
     db_path = Path(db_path).resolve()
     users: list[str] = []
-    lock_path = db_path.parent / "run" / KIOSK_LOCK
-    if lock_path.exists():
-        with open(lock_path, "a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(fh, fcntl.LOCK_UN)
-            except BlockingIOError:
-                users.append(f"the kiosk (holds {lock_path})")
+    try:
+        instance_lock.check_free(db_path.parent)
+    except instance_lock.DataFolderBusy as busy:
+        holder = f"pid {busy.pid}" if busy.pid else "pid unknown"
+        users.append(f"the kiosk ({holder}, holds {busy.path})")
     names = {str(db_path), f"{db_path}-wal", f"{db_path}-shm"}
     me = os.getpid()
     for proc in Path("/proc").iterdir():

@@ -61,7 +61,7 @@ def _print_results(results) -> None:
 def cmd_enroll(args, settings) -> int:
     """Exit 0: every photo accepted (or already enrolled); 1: none accepted; 3: some refused."""
     from appliance import enroll, store
-    from appliance.loop import make_engine
+    from appliance.startup import make_engine
 
     files = _photos(args.photos)
     missing = [f for f in files if not f.is_file()]
@@ -112,7 +112,7 @@ def cmd_enroll_folder(args, settings) -> int:
     from tqdm import tqdm
 
     from appliance import enroll, store
-    from appliance.loop import make_engine
+    from appliance.startup import make_engine
 
     root = Path(args.folder)
     if not root.is_dir():
@@ -288,8 +288,8 @@ def cmd_identify(args, settings) -> int:
     from appliance.enroll import PhotoRefused, load_photo
     from appliance.faces import MODEL_NAME
     from appliance.liveness import UNSURE_TIMEOUT_S
-    from appliance.loop import make_engine
     from appliance.match import Gallery
+    from appliance.startup import make_engine
 
     path = Path(args.photo)
     if not path.is_file():
@@ -375,7 +375,7 @@ def cmd_calibrate(args, settings) -> int:
     probes = strangers = None
     unmatched: list[str] = []
     if args.probes or args.strangers:
-        from appliance.loop import make_engine
+        from appliance.startup import make_engine
 
         engine = make_engine(settings)
         if args.probes:
@@ -446,20 +446,18 @@ def cmd_run(args, settings) -> int:
     try:
         from appliance import instance_lock
         from appliance.camera import SourceError
-        from appliance.loop import Kiosk
+        from appliance.kiosk import Kiosk
         from hardware.door import DoorControllerError
         from hardware.pins import PinFactoryError
     finally:
         if blocked and sys.modules.get("pandas", 0) is None:
             del sys.modules["pandas"]  # anything later in this process may import it
 
-    try:  # first of all, before the models load: one kiosk per data folder
-        held = instance_lock.acquire(settings.data_dir)  # noqa: F841 - held until we exit
-    except instance_lock.DataFolderBusy as exc:
+    try:  # the kiosk takes the data folder's lock first of all, before the door and models
+        kiosk = Kiosk(settings, source=args.source, fast=args.fast, once=args.once)
+    except instance_lock.DataFolderBusy as exc:  # one kiosk per data folder
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
-    try:
-        kiosk = Kiosk(settings, source=args.source, fast=args.fast, once=args.once)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

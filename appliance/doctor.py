@@ -261,6 +261,23 @@ def _fresh_status(db, component: str, now: datetime) -> dict[str, Any] | None:
     return row if age <= STATUS_FRESH_S and row.get("running", True) else None
 
 
+def _silent_kiosk(settings: Settings) -> dict[str, Any] | None:
+    """A kiosk holds the data folder's lock but wrote no fresh status (starting, or hung): its
+    camera is busy, so it is reported from here rather than reopened."""
+    from appliance import instance_lock
+
+    try:
+        instance_lock.check_free(settings.data_dir)
+    except instance_lock.DataFolderBusy as busy:
+        return {
+            "camera_source": settings.camera_source,
+            "camera_ok": False,
+            "camera_error": f"the kiosk (pid {busy.pid or 'unknown'}) is running but has "
+            f"published no status for {STATUS_FRESH_S:g} s (starting, or hung)",
+        }
+    return None
+
+
 def gather_camera(settings: Settings, kiosk_status: dict | None, seconds: float = 2.0) -> dict:
     if kiosk_status is not None:
         return {
@@ -458,6 +475,7 @@ def run_checks(settings: Settings, camera_seconds: float = 2.0) -> list[Check]:
             kiosk = _fresh_status(db, "appliance", now)
         except sqlite3.Error:
             db = None
+    kiosk = kiosk or _silent_kiosk(settings)
     checks.append(check_camera(gather_camera(settings, kiosk, camera_seconds)))
     checks.append(check_pins(gather_pins(settings)))
     checks.append(check_store(gather_store(settings)))

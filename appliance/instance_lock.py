@@ -1,9 +1,11 @@
-"""One kiosk per data folder: an exclusive lock taken at start-up and held until the process ends.
+"""One kiosk per data folder: an exclusive lock taken when a kiosk starts, held until it stops.
 
 Two kiosks on one data folder (a `make run` beside the service) would both decide and both drive
-the relay. The lock is ``flock`` on ``<data folder>/kiosk.lock``; the kernel releases it when the
-process ends, however it ends, so a crash never leaves a stale lock behind. The file holds the
-holder's pid only so that the second kiosk can say who holds it.
+the relay. The kiosk takes the lock first of all, before it opens the door controller; `restore`
+refuses, and `doctor` reads the camera from the status row instead of reopening it, while it is
+held (:func:`check_free`). The lock is ``flock`` on ``<data folder>/kiosk.lock``; the kernel
+releases it when the process ends, however it ends, so a crash never leaves a stale lock behind.
+The file holds the holder's pid only so that the second kiosk can say who holds it.
 """
 
 from __future__ import annotations
@@ -56,3 +58,21 @@ def acquire(data_dir: Path) -> IO[str]:
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
+
+
+def check_free(data_dir: Path) -> None:
+    """Raise :class:`DataFolderBusy` (naming the holder) when a kiosk runs on ``data_dir``.
+
+    For `restore` and `doctor`, which must know whether a kiosk is running; creates and changes
+    nothing (a missing lock file means no kiosk ever ran here).
+    """
+    path = Path(data_dir) / LOCK_NAME
+    try:
+        handle = open(path, encoding="ascii")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return
+    with handle:
+        try:  # shared: two probes never see each other; a kiosk's exclusive lock refuses it
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataFolderBusy(path, _holder(handle)) from None

@@ -2,7 +2,7 @@
 
 gate -> detect (downscaled HOG) -> track -> encode (once per track, then every reencode_ms)
 -> match -> liveness -> the track's decision (appliance/track_decision.py: vote, identity,
-liveness wait, policy). The loop (appliance/loop.py) feeds frames, swaps in new galleries, and
+liveness wait, policy). The kiosk (appliance/kiosk.py) feeds frames, swaps in new galleries, and
 turns the returned outcomes into relay pulses and entry-log rows.
 """
 

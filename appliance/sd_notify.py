@@ -2,7 +2,7 @@
 
 The service manager passes a datagram socket in ``NOTIFY_SOCKET``; the appliance sends
 ``READY=1`` once it is deciding, ``WATCHDOG=1`` while its frame loop is alive (see
-``appliance.loop``), ``STATUS=...`` for ``systemctl status`` and ``STOPPING=1`` when it stops.
+``appliance.kiosk``), ``STATUS=...`` for ``systemctl status`` and ``STOPPING=1`` when it stops.
 Without ``NOTIFY_SOCKET`` (a terminal, the tests) every call is a no-op.
 """
 

@@ -42,8 +42,8 @@ def read_clip():
 
 def run_kiosk(settings, gallery):
     from appliance.faces import DetectorConfig, FaceEngine
-    from appliance.loop import make_liveness_check
     from appliance.pipeline import Pipeline
+    from appliance.startup import make_liveness_check
 
     engine = FaceEngine(DetectorConfig(settings.detect_width, settings.detect_upsample))
     pipeline = Pipeline(settings, engine, liveness=make_liveness_check(settings))

@@ -13,7 +13,7 @@ from appliance.alerts import (
     disk_low,
     sync_failing,
 )
-from appliance.loop import Kiosk
+from appliance.kiosk import Kiosk
 from appliance.settings import load_settings
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from gpiozero.pins.mock import MockFactory, MockPin
 
 from appliance import store
 from appliance.faces import MODEL_NAME
-from appliance.loop import Kiosk
+from appliance.kiosk import Kiosk
 from appliance.match import Gallery
 from appliance.pipeline import Pipeline
 from appliance.settings import load_settings

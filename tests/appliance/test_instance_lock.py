@@ -8,7 +8,14 @@ import subprocess
 import sys
 import time
 
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPin
+
 from appliance import instance_lock
+from appliance.backup import BackupError, backup, restore
+from appliance.camera import SourceError
+from appliance.kiosk import Kiosk
+from appliance.settings import load_settings
 from tests.conftest import REPO_ROOT, run_cli
 
 
@@ -98,3 +105,49 @@ def test_lock_names_its_holder(tmp_path):
     finally:
         holder.stdin.close()
         holder.wait(10)
+
+
+def _relay_left_energised() -> tuple[MockFactory, MockPin]:
+    """A pin factory whose GPIO17 (the relay) is driven high, as a killed kiosk leaves it."""
+    factory = MockFactory(pin_class=MockPin)
+    pin = factory.pin(17)
+    pin.function = "output"
+    pin.state = True
+    return factory, pin
+
+
+def _finish(kiosk: Kiosk) -> None:
+    """Stop a constructed kiosk the way a stopped one ends: it starts, sees stop, shuts down."""
+    kiosk.stop()
+    assert kiosk.run() == 0
+
+
+def test_a_second_kiosk_on_one_folder_fails_before_it_drives_the_relay(tmp_path, clip_path, engine):
+    settings = load_settings(data_dir=tmp_path / "data", liveness="off")
+
+    def kiosk(factory: MockFactory) -> Kiosk:
+        return Kiosk(
+            settings, source=str(clip_path), pin_factory=factory, engine=engine, liveness=None
+        )
+
+    first = kiosk(MockFactory(pin_class=MockPin))
+    factory, relay = _relay_left_energised()
+    with pytest.raises(instance_lock.DataFolderBusy, match=f"pid {os.getpid()}"):
+        kiosk(factory)
+    assert relay.state is True  # the second never opened the door controller
+    # restore refuses while the kiosk runs, naming it
+    saved = backup(settings.db_path, tmp_path / "saved.db").path
+    with pytest.raises(BackupError, match=f"the kiosk \\(pid {os.getpid()}"):
+        restore(saved, settings.db_path)
+    _finish(first)
+    # the lock went with the first kiosk's run: the next one starts and drives the relay safe
+    third = kiosk(factory)
+    assert relay.state is False
+    _finish(third)
+
+
+def test_a_kiosk_that_fails_to_start_releases_the_lock(tmp_path, engine):
+    settings = load_settings(data_dir=tmp_path / "data", liveness="off")
+    with pytest.raises(SourceError):
+        Kiosk(settings, source=str(tmp_path), engine=engine, liveness=None)  # no images there
+    instance_lock.check_free(settings.data_dir)  # raises if the failed start still held it

@@ -20,7 +20,7 @@ from gpiozero.pins.mock import MockFactory, MockPin
 from appliance import store
 from appliance.camera import Frame, SourceError
 from appliance.events import EventWriter
-from appliance.loop import Kiosk
+from appliance.kiosk import Kiosk
 from appliance.settings import load_settings
 from tests.conftest import REPO_ROOT
 
@@ -182,9 +182,9 @@ def test_sigterm_stops_cleanly_with_the_relay_safe(tmp_path, clip_path):
 def test_unreadable_store_changes_hold_every_grant(broken_camera_kiosk, monkeypatch):
     """A change to who may enter that cannot be read (a malformed row) must not leave the door
     deciding on the old gallery for ever: after a grace period nobody is let in."""
-    import appliance.loop
+    import appliance.gallery_feed
 
-    monkeypatch.setattr(appliance.loop, "GALLERY_STALE_S", 0.5)
+    monkeypatch.setattr(appliance.gallery_feed, "GALLERY_STALE_S", 0.5)
     kiosk, settings, factory = broken_camera_kiosk
     db = store.open_db(settings.db_path)
     _wait(lambda: store.get_status(db, "appliance"))  # running on a readable store
@@ -264,7 +264,7 @@ def test_a_kiosk_without_a_camera_makes_the_relay_safe_before_failing(
 
 
 def test_a_kiosk_whose_models_fail_to_load_opened_the_door_first(tmp_path, monkeypatch):
-    import appliance.loop
+    import appliance.kiosk
 
     settings = load_settings(
         data_dir=tmp_path / "data", liveness="off", exit_button_pin="GPIO23", unlock_seconds=0.2
@@ -280,7 +280,7 @@ def test_a_kiosk_whose_models_fail_to_load_opened_the_door_first(tmp_path, monke
         factory.pin(23).drive_high()
         raise RuntimeError("dlib shape predictor: unexpected end of file")
 
-    monkeypatch.setattr(appliance.loop, "make_engine", models_that_fail)
+    monkeypatch.setattr(appliance.kiosk, "make_engine", models_that_fail)
     with pytest.raises(RuntimeError, match="shape predictor"):
         Kiosk(settings, source="rtsp://127.0.0.1:9/none", pin_factory=factory, liveness=None)
     assert seen == {"relay while loading": False, "pulsed": True}

@@ -11,7 +11,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from appliance import store
-from appliance.loop import Kiosk
+from appliance.kiosk import Kiosk
 from appliance.settings import load_settings
 from notify.service import Sender, build_channels, notify_channel_name
 from tests.notify.servers import HttpReceiver, SmtpServer, free_port

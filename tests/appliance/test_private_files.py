@@ -16,8 +16,8 @@ from loguru import logger
 
 from appliance import store
 from appliance.enroll import enrol
+from appliance.kiosk import Kiosk
 from appliance.logs import configure_logging
-from appliance.loop import Kiosk
 from appliance.settings import load_settings
 from tests.appliance.conftest import photos_of
 from tests.conftest import REPO_ROOT

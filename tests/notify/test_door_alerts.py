@@ -14,7 +14,7 @@ from datetime import timedelta
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from appliance import store
-from appliance.loop import Kiosk
+from appliance.kiosk import Kiosk
 from appliance.settings import load_settings
 from notify.service import Sender, build_channels
 from tests.notify.servers import HttpReceiver

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
+import os
 import sqlite3
 import subprocess
 import sys
@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from appliance import store
-from appliance.backup import KIOSK_LOCK, BackupError, backup, restore, users_of_store
+from appliance import instance_lock, store
+from appliance.backup import BackupError, backup, restore, users_of_store
 from appliance.cli import main
 from tests.conftest import REPO_ROOT
 
@@ -85,11 +85,9 @@ def test_restore_refuses_while_the_kiosk_or_another_process_uses_the_store(tmp_p
     store.open_db(live).conn.close()
     saved = backup(live, tmp_path / "b.db").path
 
-    (live.parent / "run").mkdir()
-    with open(live.parent / "run" / KIOSK_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with pytest.raises(BackupError, match="kiosk"):
-            restore(saved, live)
+    held = instance_lock.acquire(live.parent)  # what a running kiosk holds
+    with held, pytest.raises(BackupError, match=f"the kiosk \\(pid {os.getpid()}"):
+        restore(saved, live)
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(live)],
         cwd=REPO_ROOT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -126,3 +127,20 @@ def test_doctor_fails_on_a_corrupt_store(tmp_path, clip_path, capsys):
     assert doctor.main(settings, camera_seconds=0.2) == 1
     out = capsys.readouterr().out
     assert "FAIL  store" in out and "overall: FAIL" in out
+
+
+def test_doctor_leaves_the_camera_of_a_silent_running_kiosk_alone(tmp_path, clip_path):
+    """A kiosk holds the data folder but wrote no status yet (starting, or hung): the doctor says
+    so instead of opening the camera the kiosk is using."""
+    from appliance import instance_lock
+
+    settings = make_settings(tmp_path / "data", camera_source=str(clip_path))
+    store.open_db(settings.db_path).conn.close()
+    with instance_lock.acquire(settings.data_dir):
+        camera = doctor.run_checks(settings, camera_seconds=0.2)[0]
+    assert camera.name == "camera" and camera.status == FAIL
+    assert f"the kiosk (pid {os.getpid()}) is running" in camera.detail
+    assert "read from the running kiosk" in camera.detail
+    # once it stopped, the doctor opens the camera itself
+    camera = doctor.run_checks(settings, camera_seconds=0.2)[0]
+    assert camera.status == OK and "opened by doctor" in camera.detail

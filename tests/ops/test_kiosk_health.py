@@ -10,7 +10,7 @@ from gpiozero.pins.mock import MockFactory, MockPin
 
 from appliance import store
 from appliance.backup import BackupError, backup, restore
-from appliance.loop import Kiosk
+from appliance.kiosk import Kiosk
 from appliance.settings import load_settings
 
 
