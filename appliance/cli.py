@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -453,8 +454,15 @@ def cmd_run(args, settings) -> int:
         if blocked and sys.modules.get("pandas", 0) is None:
             del sys.modules["pandas"]  # anything later in this process may import it
 
+    # systemd may stop us while the models load: end start-up cleanly (door closed, relay safe,
+    # lock released) instead of dying in the middle of it
+    signal.signal(signal.SIGTERM, _stop_during_start_up)
     try:  # the kiosk takes the data folder's lock first of all, before the door and models
         kiosk = Kiosk(settings, source=args.source, fast=args.fast, once=args.once)
+        kiosk.install_signal_handlers()
+    except StoppedDuringStartUp:
+        print("stopped during start-up (SIGTERM): the door never decided", file=sys.stderr)
+        return EXIT_OK
     except instance_lock.DataFolderBusy as exc:  # one kiosk per data folder
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -465,8 +473,15 @@ def cmd_run(args, settings) -> int:
         # the door hardware cannot start: say which setting, never simulate instead
         print(f"error: door hardware cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    kiosk.install_signal_handlers()
     return kiosk.run()
+
+
+class StoppedDuringStartUp(Exception):
+    """SIGTERM arrived before the kiosk had installed its own handlers."""
+
+
+def _stop_during_start_up(_signum, _frame) -> None:
+    raise StoppedDuringStartUp()
 
 
 def cmd_events(args, settings) -> int:

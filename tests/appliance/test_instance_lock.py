@@ -151,3 +151,35 @@ def test_a_kiosk_that_fails_to_start_releases_the_lock(tmp_path, engine):
     with pytest.raises(SourceError):
         Kiosk(settings, source=str(tmp_path), engine=engine, liveness=None)  # no images there
     instance_lock.check_free(settings.data_dir)  # raises if the failed start still held it
+
+
+def test_sigterm_during_start_up_stops_cleanly_and_frees_the_folder(tmp_path, clip_path):
+    """systemd may stop the kiosk while its models load: exit 0, lock released, never killed."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
+    env.update(
+        PYTHONPATH=str(REPO_ROOT),
+        FACEGATE_DATA_DIR=str(data),
+        FACEGATE_PIN_FACTORY="mock",
+        FACEGATE_LIVENESS="motion",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "run", "--source", str(clip_path)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lock = data / instance_lock.LOCK_NAME
+    try:
+        # the lock is the first thing taken; the models load after it
+        _wait(lambda: lock.exists() and lock.read_text().strip() == str(proc.pid), timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    instance_lock.check_free(data)  # raises DataFolderBusy if anything still held it
