@@ -9,7 +9,8 @@ Topics (``P`` = ``FACEGATE_MQTT_TOPIC_PREFIX``, ``D`` = the door's name made top
 - ``P/D/lock/state`` (``LOCKED``/``UNLOCKED``), ``P/D/door/state`` (``ON`` = open, ``OFF``) from
   the appliance's status row, ``P/D/last_person`` on each grant; all retained.
 - ``P/D/lock/set``: Home Assistant's lock command. ``UNLOCK`` becomes a row in the commands table,
-  exactly like the admin API's unlock, and only when ``FACEGATE_MQTT_ALLOW_UNLOCK`` is true.
+  exactly like the admin API's unlock, and only when ``FACEGATE_MQTT_ALLOW_UNLOCK`` is true; a
+  retained ``UNLOCK`` (replayed by the broker at every connect) is ignored.
 
 paho's network thread connects in the background and reconnects by itself (1 s to 60 s apart);
 while the broker is away the sender leaves MQTT rows in the outbox untouched, so they go out
@@ -174,6 +175,11 @@ class MqttChannel:
 
     def _on_message(self, client, userdata, msg) -> None:
         if msg.topic != self.topics.lock_set:
+            return
+        if msg.retain:
+            # a retained command is an old one the broker replays at every subscribe: obeying it
+            # would unlock the door at each (re)connect, long after whoever sent it
+            logger.warning("MQTT lock command ignored: retained on the broker (clear it there)")
             return
         payload = msg.payload.decode(errors="replace").strip().upper()
         if payload != "UNLOCK":

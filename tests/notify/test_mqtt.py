@@ -235,3 +235,25 @@ def test_broker_credentials_from_the_url(tmp_path, make_settings, db_of):
         finally:
             good.close()
             wrong.close()
+
+
+def test_a_retained_unlock_on_the_broker_never_opens_the_door(broker, make_settings, db_of):
+    """Whoever once published a *retained* UNLOCK (a misconfigured automation, an attacker with a
+    minute on the broker) must not unlock the door at every (re)connect of the notify process."""
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="attacker")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    pub.publish("facegate/front-door/lock/set", "UNLOCK", qos=1, retain=True).wait_for_publish(5)
+    settings, db, sender = mqtt_sender(make_settings, db_of, broker.port, mqtt_allow_unlock=True)
+    channel = sender.channels["mqtt"]
+    try:
+        _wait(channel.ready)
+        time.sleep(0.5)  # subscribed: the broker hands out the retained message now
+        assert store.pending_commands(db) == []
+        # a live (not retained) command still works
+        pub.publish("facegate/front-door/lock/set", "UNLOCK", qos=1).wait_for_publish(5)
+        assert _wait(lambda: store.pending_commands(db))[0]["kind"] == "unlock"
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+        sender.close()
