@@ -286,3 +286,33 @@ def test_a_retained_unlock_on_the_broker_never_opens_the_door(auth_broker, make_
         pub.disconnect()
         pub.loop_stop()
         sender.close()
+
+
+def test_erasing_a_person_clears_their_name_retained_on_the_broker(broker, make_settings, db_of):
+    """``last_person`` is retained: the broker would keep serving an erased person's name to every
+    new subscriber for ever. The erasure reaches it at the next tick."""
+    settings, db, sender = mqtt_sender(make_settings, db_of, broker.port)
+    channel = sender.channels["mqtt"]
+    sub = None
+    try:
+        _wait(channel.ready)
+        ann = store.create_person(db, "Ann Example")
+        write_events(
+            settings, [("access_granted", {"person_id": ann, "person_name": "Ann Example"})]
+        )
+        sender.drain(store.utc_now())
+        channel.tick(store.utc_now())
+        sub = Subscriber(broker.port)
+        assert _wait(lambda: sub.on("facegate/front-door/last_person")) == ["Ann Example"]
+        sub.close()
+
+        store.delete_person(db, ann)
+        channel.tick(store.utc_now())
+        time.sleep(0.3)
+        sub = Subscriber(broker.port)  # what a newcomer gets from the broker
+        time.sleep(0.5)
+        assert "Ann Example" not in sub.on("facegate/front-door/last_person")
+    finally:
+        if sub is not None:
+            sub.close()
+        sender.close()
