@@ -383,3 +383,14 @@ def test_a_direct_heartbeat_write_has_the_same_size_cap(gateway_central, shared)
     )
     assert row["size"] <= 65536
     assert abs((row["ts"] - store.utc_now()).total_seconds()) < 60
+
+
+def test_an_oversized_event_is_refused_and_the_rest_of_the_batch_kept(gateway_central, shared):
+    a, _, _ = shared
+    huge = _event(details={"junk": "x" * 100_000})
+    fine = _event()
+    reply = a.client.call("push_events", {"events": [huge, fine]})
+    assert reply["inserted"] == 1
+    [refused] = reply["rejected"]
+    assert refused["id"] == huge["id"] and refused["code"] == "22023"
+    assert _stored(gateway_central, fine["id"])["kind"] == "grant"

@@ -8,7 +8,8 @@
 --
 -- * access_events: the door's name from its device row; a person id the site has never had is
 --   kept only as claimed_person_id (person_id and person_name emptied); ts_out_of_window computed
---   by the server; received_at is the server's clock.
+--   by the server; received_at is the server's clock; details, reason and person_name together
+--   at most 64 KiB (5000 events a call of unbounded JSON could fill the centre's disk).
 -- * device_heartbeats: a status over 64 KiB is refused; ts is the server's clock (a door cannot
 --   post-date its heartbeat to hide from check_missing_heartbeats); site_id is its own site.
 --
@@ -18,9 +19,16 @@ create function public.facegate_event_guard() returns trigger
 language plpgsql set search_path = '' as $$
 declare
     dev uuid := public.facegate_my_device_id();
+    size integer;
 begin
     if dev is null then
         return new;
+    end if;
+    size := coalesce(octet_length(new.details::text), 0) + coalesce(octet_length(new.reason), 0)
+            + coalesce(octet_length(new.person_name), 0);
+    if size > 65536 then
+        raise exception using errcode = '22023',
+            message = format('event is %s bytes of text; at most 65536', size);
     end if;
     select d.name into new.door from public.devices d where d.id = dev;
     if new.person_id is not null and not exists (
