@@ -72,3 +72,12 @@ def test_kiosk_code_runs_with_memory_deny_write_execute(tmp_path, fixtures_dir):
     assert "FACES-OK" in r.stdout, r.stdout + r.stderr
     assert r.returncode == 0, r.stdout + r.stderr  # the safe command drove the relay
     assert "relay GPIO17: de-energised" in r.stdout
+
+
+def test_the_docker_appliance_also_gets_a_writable_lgpio_directory():
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
+    appliance = compose["services"]["appliance"]
+    assert appliance["read_only"] is True and "/tmp" in appliance["tmpfs"]
+    assert appliance["environment"]["LG_WD"] == "/tmp"
+    assert appliance["environment"]["FACEGATE_DATA_DIR"] == "/data"  # not lost by the override
