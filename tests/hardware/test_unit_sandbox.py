@@ -81,3 +81,52 @@ def test_the_docker_appliance_also_gets_a_writable_lgpio_directory():
     assert appliance["read_only"] is True and "/tmp" in appliance["tmpfs"]
     assert appliance["environment"]["LG_WD"] == "/tmp"
     assert appliance["environment"]["FACEGATE_DATA_DIR"] == "/data"  # not lost by the override
+
+
+REVISION_PROBE = r"""
+import sys
+from gpiozero.exc import PinUnknownPi
+from gpiozero.pins.local import get_pi_revision
+try:
+    print("revision", get_pi_revision())
+except PinUnknownPi:
+    print("not a Pi, but gpiozero could look")  # this machine: /proc/cpuinfo has no Revision
+except OSError as exc:
+    print("gpiozero cannot identify the board:", exc)
+    sys.exit(1)
+"""
+
+
+def test_gpiozero_can_identify_the_board_under_the_units_proc(tmp_path):
+    """gpiozero's real factories (lgpio, RPi.GPIO) look the board up in /proc/device-tree or
+    /proc/cpuinfo before they hand out any pin; ``ProcSubset=pid`` hides both, so not even the
+    safe command could drive the relay. /proc is mounted here with the unit's options."""
+    service = unit_service_section(UNIT)
+    options = []
+    if service.get("ProcSubset") == ["pid"]:
+        options.append("subset=pid")
+    if service.get("ProtectProc") == ["invisible"]:
+        options.append("hidepid=invisible")
+    mount = "mount -t proc " + (f"-o {','.join(options)} " if options else "") + "proc /proc"
+    r = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "-p",
+            "-f",
+            "sh",
+            "-c",
+            f'{mount} && exec "$0" -c "$1"',
+            sys.executable,
+            REVISION_PROBE,
+        ],
+        cwd=REPO_ROOT,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if r.returncode != 0 and "cannot identify" not in r.stdout:
+        pytest.skip(f"cannot mount a private /proc here: {r.stderr.strip()[:200]}")
+    assert r.returncode == 0, r.stdout + r.stderr
