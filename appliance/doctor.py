@@ -293,7 +293,10 @@ def gather_camera(settings: Settings, kiosk_status: dict | None, seconds: float 
 
     spec = parse_source(settings.camera_source)
     cap = cv2.VideoCapture(spec.target if isinstance(spec.target, int) else str(spec.target))
-    facts: dict[str, Any] = {"source": str(spec.target), "opened": False}
+    from appliance.redact import redact
+
+    # the report is pasted into support tickets: never the camera's password
+    facts: dict[str, Any] = {"source": redact(str(spec.target)), "opened": False}
     try:
         if not cap.isOpened():
             facts["error"] = "cannot open"

@@ -288,6 +288,19 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _mqtt_unlock_needs_auth(self) -> Settings:
+        # anyone who can publish to PREFIX/DOOR/lock/set unlocks the door: never on a broker
+        # that lets anonymous clients in
+        if self.mqtt_allow_unlock and not (
+            self.mqtt_url and urlsplit(self.mqtt_url.get_secret_value()).username
+        ):
+            raise ValueError(
+                "FACEGATE_MQTT_ALLOW_UNLOCK needs a broker that checks passwords: put user:password"
+                " in FACEGATE_MQTT_URL (and restrict who may publish to the lock/set topic)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _votes_fit_window(self) -> Settings:
         if self.votes_needed > self.votes_window:
             raise ValueError(

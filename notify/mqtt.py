@@ -7,9 +7,11 @@ Topics (``P`` = ``FACEGATE_MQTT_TOPIC_PREFIX``, ``D`` = the door's name made top
 - ``P/D/status``: ``online`` / ``offline`` (retained; ``offline`` is also the last will, so the
   broker says it when this process dies).
 - ``P/D/lock/state`` (``LOCKED``/``UNLOCKED``), ``P/D/door/state`` (``ON`` = open, ``OFF``) from
-  the appliance's status row, ``P/D/last_person`` on each grant; all retained.
+  the appliance's status row, ``P/D/last_person`` on each grant (cleared once that person is
+  erased); all retained.
 - ``P/D/lock/set``: Home Assistant's lock command. ``UNLOCK`` becomes a row in the commands table,
-  exactly like the admin API's unlock, and only when ``FACEGATE_MQTT_ALLOW_UNLOCK`` is true.
+  exactly like the admin API's unlock, and only when ``FACEGATE_MQTT_ALLOW_UNLOCK`` is true; a
+  retained ``UNLOCK`` (replayed by the broker at every connect) is ignored.
 
 paho's network thread connects in the background and reconnects by itself (1 s to 60 s apart);
 while the broker is away the sender leaves MQTT rows in the outbox untouched, so they go out
@@ -175,6 +177,11 @@ class MqttChannel:
     def _on_message(self, client, userdata, msg) -> None:
         if msg.topic != self.topics.lock_set:
             return
+        if msg.retain:
+            # a retained command is an old one the broker replays at every subscribe: obeying it
+            # would unlock the door at each (re)connect, long after whoever sent it
+            logger.warning("MQTT lock command ignored: retained on the broker (clear it there)")
+            return
         payload = msg.payload.decode(errors="replace").strip().upper()
         if payload != "UNLOCK":
             logger.info("MQTT lock command {!r} ignored (the door locks by itself)", payload)
@@ -212,6 +219,8 @@ class MqttChannel:
         self._publish(self.topics.event, json.dumps({**event, "event_type": event["kind"]}))
         if event["kind"] == "access_granted" and event.get("person_name"):
             self._publish(self.topics.last_person, event["person_name"], retain=True)
+            with self._lock:
+                self._published[self.topics.last_person] = event["person_name"]
 
     def tick(self, now: datetime) -> None:
         """Mirror the door's lock and contact from the appliance's status row (retained)."""
@@ -225,6 +234,14 @@ class MqttChannel:
             states[self.topics.lock_state] = "LOCKED" if status["locked"] else "UNLOCKED"
         if status.get("door_open") is not None:
             states[self.topics.door_state] = "ON" if status["door_open"] else "OFF"
+        # the latest grant's name was erased (the person deleted): clear the retained name, or
+        # the broker keeps handing it to every new subscriber
+        last = self._db.execute(
+            "SELECT person_name FROM events WHERE kind = 'access_granted' "
+            "AND person_id IS NOT NULL ORDER BY ts DESC, id DESC LIMIT 1"
+        ).fetchone()
+        if last is not None and last[0] is None:
+            states[self.topics.last_person] = ""  # an empty retained message deletes it
         for topic, value in states.items():
             with self._lock:
                 if self._published.get(topic) == value:

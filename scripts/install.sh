@@ -150,7 +150,19 @@ cat > "$R/usr/local/bin/facegate" <<'EOF'
 # installed settings (e.g. facegate enroll --name Ada ada.jpg; facegate doctor; facegate backup F).
 set -e
 [ "$(id -u)" -eq 0 ] || exec sudo "$0" "$@"
-set -a; . /etc/facegate/facegate.env; set +a
+# the settings are data, read as systemd's EnvironmentFile= reads them, never run as shell: a
+# URL's & or ; and a password's $ stay what they are, and nothing in the file runs as root
+while IFS= read -r line || [ -n "$line" ]; do
+  case "$line" in
+    FACEGATE_*=*)
+      name=${line%%=*}; value=${line#*=}
+      case "$value" in
+        \"*\") value=${value#\"}; value=${value%\"} ;;
+        \'*\') value=${value#\'}; value=${value%\'} ;;
+      esac
+      export "$name=$value" ;;
+  esac
+done < /etc/facegate/facegate.env
 cd /opt/facegate
 module=appliance
 case "${1:-}" in

@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from appliance import store
+from appliance.settings import SettingsError
 from notify.mqtt import parse_url
 from notify.service import Sender, build_channels
 from tests.notify.servers import Mosquitto, free_port, make_tls_files
@@ -130,9 +131,34 @@ def test_events_availability_discovery_and_states(broker, make_settings, db_of):
         sub.close()
 
 
-def test_home_assistant_unlock_is_a_command_only_when_allowed(broker, make_settings, db_of):
+@pytest.fixture
+def auth_broker(tmp_path):
+    with Mosquitto(tmp_path, users={"door": "d00r", "ha": "h4"}) as b:
+        yield b
+
+
+def auth_sender(make_settings, db_of, port, **overrides):
+    settings = make_settings(mqtt_url=f"mqtt://door:d00r@127.0.0.1:{port}", **overrides)
+    db = db_of(settings)
+    sender = Sender(settings, db, build_channels(settings))
+    sender.start(store.utc_now())
+    return settings, db, sender
+
+
+def test_unlock_over_mqtt_is_refused_on_a_broker_without_passwords(make_settings):
+    """Anyone on an anonymous broker could publish the lock command: the setting says so."""
+    with pytest.raises(SettingsError, match="FACEGATE_MQTT_ALLOW_UNLOCK needs a broker"):
+        make_settings(mqtt_url="mqtt://127.0.0.1:1883", mqtt_allow_unlock=True)
+    with pytest.raises(SettingsError, match="FACEGATE_MQTT_ALLOW_UNLOCK"):
+        make_settings(mqtt_allow_unlock=True)  # no MQTT at all
+    assert make_settings(mqtt_url="mqtt://127.0.0.1:1883").mqtt_allow_unlock is False
+    assert make_settings(mqtt_url="mqtts://door:pw@b.lan", mqtt_allow_unlock=True).mqtt_allow_unlock
+
+
+def test_home_assistant_unlock_is_a_command_only_when_allowed(auth_broker, make_settings, db_of):
+    broker = auth_broker
     for allowed in (False, True):
-        settings, db, sender = mqtt_sender(
+        settings, db, sender = auth_sender(
             make_settings, db_of, broker.port, mqtt_allow_unlock=allowed
         )
         channel = sender.channels["mqtt"]
@@ -140,6 +166,7 @@ def test_home_assistant_unlock_is_a_command_only_when_allowed(broker, make_setti
             _wait(channel.ready)
             time.sleep(0.2)  # the subscription is acknowledged
             pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ha-{allowed}")
+            pub.username_pw_set("ha", "h4")
             pub.connect("127.0.0.1", broker.port)
             pub.loop_start()
             pub.publish("facegate/front-door/lock/set", "UNLOCK", qos=1).wait_for_publish(5)
@@ -235,3 +262,57 @@ def test_broker_credentials_from_the_url(tmp_path, make_settings, db_of):
         finally:
             good.close()
             wrong.close()
+
+
+def test_a_retained_unlock_on_the_broker_never_opens_the_door(auth_broker, make_settings, db_of):
+    """Whoever once published a *retained* UNLOCK (a misconfigured automation, an attacker with a
+    minute on the broker) must not unlock the door at every (re)connect of the notify process."""
+    broker = auth_broker
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="attacker")
+    pub.username_pw_set("ha", "h4")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    pub.publish("facegate/front-door/lock/set", "UNLOCK", qos=1, retain=True).wait_for_publish(5)
+    settings, db, sender = auth_sender(make_settings, db_of, broker.port, mqtt_allow_unlock=True)
+    channel = sender.channels["mqtt"]
+    try:
+        _wait(channel.ready)
+        time.sleep(0.5)  # subscribed: the broker hands out the retained message now
+        assert store.pending_commands(db) == []
+        # a live (not retained) command still works
+        pub.publish("facegate/front-door/lock/set", "UNLOCK", qos=1).wait_for_publish(5)
+        assert _wait(lambda: store.pending_commands(db))[0]["kind"] == "unlock"
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+        sender.close()
+
+
+def test_erasing_a_person_clears_their_name_retained_on_the_broker(broker, make_settings, db_of):
+    """``last_person`` is retained: the broker would keep serving an erased person's name to every
+    new subscriber for ever. The erasure reaches it at the next tick."""
+    settings, db, sender = mqtt_sender(make_settings, db_of, broker.port)
+    channel = sender.channels["mqtt"]
+    sub = None
+    try:
+        _wait(channel.ready)
+        ann = store.create_person(db, "Ann Example")
+        write_events(
+            settings, [("access_granted", {"person_id": ann, "person_name": "Ann Example"})]
+        )
+        sender.drain(store.utc_now())
+        channel.tick(store.utc_now())
+        sub = Subscriber(broker.port)
+        assert _wait(lambda: sub.on("facegate/front-door/last_person")) == ["Ann Example"]
+        sub.close()
+
+        store.delete_person(db, ann)
+        channel.tick(store.utc_now())
+        time.sleep(0.3)
+        sub = Subscriber(broker.port)  # what a newcomer gets from the broker
+        time.sleep(0.5)
+        assert "Ann Example" not in sub.on("facegate/front-door/last_person")
+    finally:
+        if sub is not None:
+            sub.close()
+        sender.close()

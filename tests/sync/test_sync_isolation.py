@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from postgrest.exceptions import APIError
 
 from appliance import store
 from appliance.match import Gallery
@@ -318,3 +319,78 @@ def test_row_security_is_forced_where_no_owner_run_code_needs_to_bypass_it(gatew
     )
     forced = {r["relname"] for r in rows if r["relforcerowsecurity"]}
     assert forced == {"sites", "access_events", "device_heartbeats"}
+
+
+# --- the same checks when a stolen token skips the RPC and writes the tables ----------------
+
+
+def test_a_direct_table_insert_gets_the_same_event_checks(gateway_central, shared, face_vectors):
+    """``access_events`` is insertable by doors (its own device and site): a stolen token that
+    writes there instead of calling push_events must not get around the door name, the person
+    check or the clock flag."""
+    a, b, _ = shared
+    theirs = gateway_central.add_person(
+        b.site, "Joe Biden", [face_vectors.biden], face_vectors.model
+    )
+    forged = {
+        **_event(
+            door=b.name,
+            person_id=theirs,
+            person_name="Joe Biden",
+            ts=store.to_iso(store.utc_now() + timedelta(days=2)),
+        ),
+        "device_id": gateway_central.device_id(a.email),
+        "site_id": gateway_central.site_id(a.site),
+        "ts_out_of_window": False,
+        "received_at": "2000-01-01T00:00:00+00:00",
+    }
+    try:
+        a.client._sb.table("access_events").insert(forged).execute()
+    except APIError as exc:  # refusing the table write outright is fine too
+        assert exc.code == "42501", exc
+        return
+    row = _stored(gateway_central, forged["id"])
+    assert row["door"] == a.name
+    assert row["person_id"] is None and row["person_name"] is None
+    assert str(row["claimed_person_id"]) == theirs
+    assert row["ts_out_of_window"] is True
+    assert abs((row["received_at"] - store.utc_now()).total_seconds()) < 60
+
+
+def test_a_direct_heartbeat_write_has_the_same_size_cap(gateway_central, shared):
+    a, _, _ = shared
+    a.engine.heartbeat()
+    sb = a.client._sb
+    device = gateway_central.device_id(a.email)
+    huge = {"junk": "x" * 100_000}
+    for write in (
+        lambda: sb.table("device_heartbeats").update({"status": huge}).eq("device_id", device),
+        lambda: sb.table("device_heartbeats").upsert(
+            {"device_id": device, "site_id": gateway_central.site_id(a.site), "status": huge}
+        ),
+    ):
+        try:
+            write().execute()
+        except APIError:
+            pass
+    # nor can it post-date its heartbeat to stay "alive" for the missing-heartbeat alert
+    sb.table("device_heartbeats").update({"ts": "2100-01-01T00:00:00+00:00"}).eq(
+        "device_id", device
+    ).execute()
+    [row] = gateway_central.sql(
+        "select octet_length(status::text) as size, ts from device_heartbeats where device_id = %s",
+        [device],
+    )
+    assert row["size"] <= 65536
+    assert abs((row["ts"] - store.utc_now()).total_seconds()) < 60
+
+
+def test_an_oversized_event_is_refused_and_the_rest_of_the_batch_kept(gateway_central, shared):
+    a, _, _ = shared
+    huge = _event(details={"junk": "x" * 100_000})
+    fine = _event()
+    reply = a.client.call("push_events", {"events": [huge, fine]})
+    assert reply["inserted"] == 1
+    [refused] = reply["rejected"]
+    assert refused["id"] == huge["id"] and refused["code"] == "22023"
+    assert _stored(gateway_central, fine["id"])["kind"] == "grant"
