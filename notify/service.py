@@ -19,6 +19,7 @@ from typing import Any
 import sqlite_utils
 from loguru import logger
 
+from appliance.redact import redact
 from appliance.settings import Settings
 from appliance.store import open_db, parse_iso, put_status, utc_now
 from notify import message, outbox
@@ -194,6 +195,7 @@ class Sender:
             send()
         except Exception as exc:
             error = str(exc) if isinstance(exc, SendError) else f"{type(exc).__name__}: {exc}"
+            error = redact(error)  # admins read it in /notifications/recent: no URL secrets
             attempts = max(r["attempts"] for r in rows) + 1
             wait = backoff_seconds(attempts, self.s.notify_retry_max_seconds)
             retry_at = now + timedelta(seconds=wait)

@@ -312,3 +312,24 @@ def test_a_down_webhook_costs_one_try_per_pass_not_one_per_message(make_settings
         assert [hook.json(i)["kind"] for i in range(20)] == ["access_granted"] * 20
         ids = [hook.json(i)["id"] for i in range(20)]
         assert ids == [r[0] for r in db.execute("SELECT id FROM events ORDER BY ts, rowid")]
+
+
+def test_an_unexpected_send_error_is_stored_without_url_secrets(make_settings, db_of):
+    """Admins read last_error in /notifications/recent: a library's error that quotes a URL with
+    its password must not put the password there."""
+    port = free_port()
+    settings = make_settings(notify_urls=f"json://127.0.0.1:{port}/hook")
+    db = db_of(settings)
+    sender = started_sender(settings, db)
+    write_events(settings, [("door_forced", {})])
+    channel = notify_channel_name(f"json://127.0.0.1:{port}/hook")
+    rows = outbox.due(db, channel, store.utc_now())
+    assert rows
+
+    def send():
+        raise RuntimeError("cannot reach smtp://guard:hunter2@mail.example.com:465")
+
+    sender._send_one(channel, rows[:1], send, store.utc_now())
+    error = db.execute("SELECT last_error FROM outbox WHERE last_error IS NOT NULL").fetchone()[0]
+    assert "hunter2" not in error and "***@mail.example.com" in error
+    sender.close()
