@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -81,6 +82,28 @@ def test_the_docker_appliance_also_gets_a_writable_lgpio_directory():
     assert appliance["read_only"] is True and "/tmp" in appliance["tmpfs"]
     assert appliance["environment"]["LG_WD"] == "/tmp"
     assert appliance["environment"]["FACEGATE_DATA_DIR"] == "/data"  # not lost by the override
+
+
+def test_the_docker_appliance_drives_the_relay_safe_before_every_start(tmp_path):
+    """Docker has no ExecStartPre: the container's command runs the safe command, then the kiosk
+    (exec, so SIGTERM reaches the kiosk itself). Run the command line for real with mock pins."""
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
+    command = compose["services"]["appliance"]["command"]
+    assert command[:2] == ["sh", "-c"]
+    script = command[2]
+    assert script.index("python -m hardware safe") < script.index("exec python -m appliance run")
+    assert "notify" in compose["services"]  # the outbox sender runs in Docker too
+    safe_part = script.split(";")[0].replace("python", sys.executable)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
+    env.update(
+        FACEGATE_PIN_FACTORY="mock", FACEGATE_DATA_DIR=str(tmp_path), PYTHONPATH=str(REPO_ROOT)
+    )
+    r = subprocess.run(
+        ["sh", "-c", safe_part], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "de-energised" in r.stdout
 
 
 REVISION_PROBE = r"""
