@@ -45,7 +45,7 @@ from appliance.events import EventWriter
 from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
 from appliance.health import HealthSampler
 from appliance.liveness import LivenessCheck
-from appliance.match import Gallery, use_one_blas_thread
+from appliance.match import Gallery, background_cohort, use_one_blas_thread
 from appliance.pipeline import FrameReport, Outcome, Pipeline
 from appliance.private import write_private
 from appliance.sd_notify import Notifier
@@ -379,7 +379,10 @@ class Kiosk:
         current = self._next_gallery or self.pipeline.gallery
         if not force and version == current.version:
             return
-        gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
+        gallery = Gallery(
+            store.load_gallery_rows(db, MODEL_NAME),
+            background_cohort(self.s.match_background_cohort),
+        )
         with self._gallery_lock:
             self._next_gallery = gallery
 
