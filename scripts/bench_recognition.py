@@ -329,6 +329,16 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         }
         for i in near
     ]
+    str_ratio = thresholds.cohort_ratio(str_m, background=str_bg)
+    let_in = [
+        {
+            "stranger": str_files[i].parent.name + "/" + str_files[i].name,
+            "taken_for": order[int(strg.best[i])],
+            "distance": round(float(strg.distance[i]), 3),
+            "ratio": round(float(str_ratio[i]), 3),
+        }
+        for i in np.flatnonzero(sa)
+    ]
     return {
         "set": str(root),
         "identities": len(names),
@@ -350,6 +360,7 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         "sequences": seq,
         "breakdown": breakdown,
         "closest_strangers": closest,
+        "strangers_let_in": let_in,
         "geometry": [
             {
                 "identity": ext[g.person_id],
