@@ -136,3 +136,16 @@ def test_bench_cohort_ratio_with_background_is_the_doors():
     expected = thresholds.cohort_ratio(per_person, background=bg)
     got = [gallery.match(q, 0.55, max_ratio=0.7).ratio for q in probes]
     assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_calibrate_counts_with_the_background_cohort_as_the_door_does():
+    probes = {"a": [np.array([0.1, 0.0]), np.array([-0.3, 0.0])]}
+    stranger = np.array([5.0, 0.35])  # 0.35 from C, and as near five people not enrolled
+    angles = np.arange(5) * 2 * np.pi / 5
+    background = stranger + 0.4 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    kwargs = dict(threshold=0.55, margin=0.08, max_ratio=0.7, probes=probes, strangers=[stranger])
+    alone = report(ROWS, **kwargs)
+    assert alone.recommended_threshold == 0.34  # C's one other is far: the ratio lets it in
+    rep = report(ROWS, background=background.astype(np.float32), **kwargs)
+    by_t = {r["threshold"]: r for r in rep.sweep}
+    assert by_t[0.55]["false_accepts"] == 0 and by_t[0.55]["genuine_accepted"] == 2
