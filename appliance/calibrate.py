@@ -52,6 +52,7 @@ def report(
     threshold: float,
     margin: float,
     max_ratio: float = 1.0,
+    background: np.ndarray | None = None,
     probes: dict[str, list[np.ndarray]] | None = None,
     strangers: list[np.ndarray] | None = None,
     grid: list[float] | None = None,
@@ -102,9 +103,13 @@ def report(
             truth += [index[pid]] * len(embs)
         gen_m, str_m = dist_matrix(gen_embs), dist_matrix(list(strangers or []))
         gen, strg = thresholds.decisions(gen_m), thresholds.decisions(str_m)
+        dim = rows.embeddings.shape[1]
+        gen_bg = thresholds.background_distances(np.reshape(gen_embs, (-1, dim)), background)
+        str_bg = thresholds.background_distances(np.reshape(strangers or [], (-1, dim)), background)
+        off = max_ratio >= 1.0  # with a background the ratio can pass 1
         also = (
-            thresholds.cohort_ratio(gen_m) <= max_ratio,
-            thresholds.cohort_ratio(str_m) <= max_ratio,
+            off | (thresholds.cohort_ratio(gen_m, background=gen_bg) <= max_ratio),
+            off | (thresholds.cohort_ratio(str_m, background=str_bg) <= max_ratio),
         )
         rows_ = thresholds.sweep(
             gen, np.asarray(truth), strg, margin, grid or thresholds.default_grid(), also

@@ -289,7 +289,7 @@ def cmd_identify(args, settings) -> int:
     from appliance.enroll import PhotoRefused, load_photo
     from appliance.faces import MODEL_NAME
     from appliance.liveness import UNSURE_TIMEOUT_S
-    from appliance.match import Gallery
+    from appliance.match import Gallery, background_cohort
     from appliance.startup import make_engine
 
     path = Path(args.photo)
@@ -302,7 +302,10 @@ def cmd_identify(args, settings) -> int:
         print(f"error: {path}: {exc}", file=sys.stderr)
         return EXIT_FAIL
     db = store.open_db(settings.db_path)
-    gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
+    gallery = Gallery(
+        store.load_gallery_rows(db, MODEL_NAME),
+        background_cohort(settings.match_background_cohort),
+    )
     engine = make_engine(settings)
     boxes = engine.detect(rgb, upsample=1, max_side=1024)
     faces = []
@@ -360,6 +363,7 @@ def _num(x: float | None) -> str:
 def cmd_calibrate(args, settings) -> int:
     from appliance import calibrate, store
     from appliance.faces import MODEL_NAME
+    from appliance.match import background_cohort
 
     for opt, folder in (("--probes", args.probes), ("--strangers", args.strangers)):
         if folder is not None and not Path(folder).is_dir():
@@ -389,6 +393,7 @@ def cmd_calibrate(args, settings) -> int:
         threshold=settings.match_threshold,
         margin=settings.match_margin,
         max_ratio=settings.match_cohort_ratio,
+        background=background_cohort(settings.match_background_cohort),
         probes=probes,
         strangers=strangers,
     )

@@ -14,7 +14,7 @@ from loguru import logger
 
 from appliance import store
 from appliance.faces import MODEL_NAME
-from appliance.match import Gallery
+from appliance.match import Gallery, background_cohort
 from appliance.pipeline import Pipeline
 
 #: The store changed but could not be re-read for this long: stop letting anyone in, because
@@ -25,8 +25,9 @@ GALLERY_STALE_S = 10.0
 class GalleryFeed:
     """Loads galleries from the store (any thread) and hands them to one pipeline."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, background: bool = True) -> None:
         self._pipeline = pipeline
+        self._background = background  # FACEGATE_MATCH_BACKGROUND_COHORT
         self._next: Gallery | None = None
         self._lock = threading.Lock()
         self._error_since: float | None = None
@@ -37,7 +38,10 @@ class GalleryFeed:
         current = self._next or self._pipeline.gallery
         if not force and version == current.version:
             return
-        gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
+        gallery = Gallery(
+            store.load_gallery_rows(db, MODEL_NAME),
+            background_cohort(self._background),
+        )
         with self._lock:
             self._next = gallery
 

@@ -75,7 +75,7 @@ class Kiosk:
             raise
         self.slot = FrameSlot(keep_all=fast)
         self.reader = CameraReader(self.spec, self.slot, self.stop_event, fast=fast, once=once)
-        self.gallery = GalleryFeed(self.pipeline)
+        self.gallery = GalleryFeed(self.pipeline, settings.match_background_cohort)
         self.commands = CommandRunner(self.door, self.writer, self.gallery)
         self.live_view = LiveView(settings.run_dir)
         self.frame_rate = kiosk_status.FrameRate()

@@ -3,15 +3,48 @@
 The gallery is a float32 (n, 128) matrix of every enrolled face, sorted by person, rebuilt only
 when the store's gallery version changes. A query returns the best person (by their closest face),
 the distance, and the margin to the second-best *person* (not face), the quantity the vote needs.
+
+The cohort ratio compares the best distance with the mean distance to the next 5 people. A
+gallery of two people has one "next" person, so a fixed background cohort (dlib embeddings of
+people who are not enrolled, appliance/data/background_cohort.npy, built by
+scripts/build_background_cohort.py) can join the other enrolled people as candidates: the ratio
+then means the same thing whatever the size of the gallery.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+BACKGROUND_COHORT_PATH = Path(__file__).resolve().parent / "data" / "background_cohort.npy"
+COHORT_SIZE = 5  # people in the cohort the best distance is compared with
+
+
+def load_background_cohort(path: Path = BACKGROUND_COHORT_PATH) -> np.ndarray:
+    """The shipped background cohort, an (m, 128) float32 array; a clear error when unusable."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"background cohort {path} cannot be read: {exc}") from exc
+    if arr.ndim != 2 or arr.shape[1] != 128 or not np.isfinite(arr).all():
+        raise ValueError(f"background cohort {path}: need finite (m, 128) embeddings, {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+@functools.cache
+def _shipped_background() -> np.ndarray:
+    return load_background_cohort()
+
+
+def background_cohort(enabled: bool) -> np.ndarray | None:
+    """The shipped background cohort when ``enabled`` (FACEGATE_MATCH_BACKGROUND_COHORT), read
+    once per process; pass it to :class:`Gallery`."""
+    return _shipped_background() if enabled else None
 
 
 def use_one_blas_thread() -> None:
@@ -26,7 +59,7 @@ class Match:
     distance: float  # distance to the best person's closest face (inf on an empty gallery)
     margin: float  # second-best person's distance minus the best (inf with one person)
     best_person_id: str | None  # the nearest person even when over the threshold
-    ratio: float = 0.0  # distance over the mean distance to the next (up to 5) people
+    ratio: float = 0.0  # distance over the mean distance to the next 5 people (0: no cohort)
 
 
 @dataclass(frozen=True)
@@ -47,8 +80,12 @@ class GalleryRows:
 class Gallery:
     """An immutable snapshot of enrolled faces; build a new one when the version changes."""
 
-    def __init__(self, rows: GalleryRows) -> None:
+    def __init__(self, rows: GalleryRows, background: np.ndarray | None = None) -> None:
+        """``background``: (m, 128) embeddings of people not enrolled, extra cohort candidates."""
         self.version = rows.version
+        bg = np.zeros((0, 128), np.float32) if background is None else background
+        self._bg = np.ascontiguousarray(bg, dtype=np.float32)
+        self._bg_sq = np.einsum("ij,ij->i", self._bg, self._bg)
         self.persons: dict[str, dict[str, Any]] = rows.persons
         ids = np.asarray(rows.person_ids)
         order = np.argsort(ids, kind="stable")
@@ -88,29 +125,49 @@ class Gallery:
         np.maximum(per_person, 0.0, out=per_person)
         return np.sqrt(per_person, out=per_person)
 
+    @property
+    def background_size(self) -> int:
+        return int(self._bg.shape[0])
+
+    def background_distances(self, embedding: np.ndarray) -> np.ndarray:
+        """Distance from the probe to each background-cohort face (empty without a cohort)."""
+        q = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        d2 = self._bg_sq - 2.0 * (self._bg @ q) + float(q @ q)
+        return np.sqrt(np.maximum(d2, 0.0))
+
     def match(self, embedding: np.ndarray, threshold: float, max_ratio: float = 1.0) -> Match:
         """The best person under ``threshold``, with the margin to the runner-up person.
 
         ``max_ratio`` (cohort normalisation, see appliance/thresholds.py): the best distance
-        must also be at most this fraction of the mean distance to the next 5 people; a stranger
-        in a crowded part of dlib's space is near many people at once. 1 turns it off.
+        must also be at most this fraction of the mean distance to the 5 nearest of the other
+        enrolled people and the background cohort; a stranger in a crowded part of dlib's space
+        is near many people at once. 1 turns it off.
         """
         if self.face_count == 0:
             return Match(None, float("inf"), float("inf"), None)
         per_person = self.person_distances(embedding)
-        ratio = 0.0
         if per_person.shape[0] == 1:
             best, dist, margin = 0, float(per_person[0]), float("inf")
+            others = per_person[:0]
         else:
             # the best person and the next five, in one O(persons) pass
-            k = min(6, per_person.shape[0])
+            k = min(COHORT_SIZE + 1, per_person.shape[0])
             idx = np.argpartition(per_person, k - 1)[:k]
             idx = idx[np.argsort(per_person[idx])]
             best = int(idx[0])
             dist = float(per_person[best])
             margin = float(per_person[idx[1]] - dist)
-            cohort = float(per_person[idx[1:]].mean())
+            others = per_person[idx[1:]]
+        if self._bg.shape[0]:
+            # at most 5 + m candidates: the background costs one (m, 128) product per query
+            others = np.concatenate([others, self.background_distances(embedding)])
+            if others.shape[0] > COHORT_SIZE:
+                others = np.partition(others, COHORT_SIZE - 1)[:COHORT_SIZE]
+        ratio = 0.0
+        if others.shape[0]:
+            cohort = float(others.mean())
             ratio = dist / cohort if cohort > 0 else 1.0
         best_id = self._person_of_group[best]
-        ok = dist <= threshold and ratio <= max_ratio
+        # with a background cohort the ratio can pass 1 (nearer to strangers); 1 is still off
+        ok = dist <= threshold and (max_ratio >= 1.0 or ratio <= max_ratio)
         return Match(best_id if ok else None, dist, margin, best_id, ratio)

@@ -117,14 +117,29 @@ def accepted(dec: Decisions, thresholds: np.ndarray | float, margin: float) -> n
     return (dec.distance <= per_probe) & (dec.margin >= margin)
 
 
-def cohort_ratio(per_person: np.ndarray, k: int = 5) -> np.ndarray:
-    """Score normalisation against a cohort of the other enrolled people: the best distance over
-    the mean distance to the next ``k`` people. A stranger in a crowded part of the embedding
-    space is close to many people, so a low ratio means "close to this one person only"."""
+def cohort_ratio(
+    per_person: np.ndarray, k: int = 5, background: np.ndarray | None = None
+) -> np.ndarray:
+    """Score normalisation against a cohort: the best distance over the mean distance to the
+    ``k`` nearest of the other enrolled people and (when given, an (m probes, B) matrix) the
+    background cohort. A stranger in a crowded part of the embedding space is close to many
+    people, so a low ratio means "close to this one person only". 0 when there is no cohort."""
     d = np.sort(np.asarray(per_person, dtype=np.float64), axis=1)
-    if d.shape[1] < 2:
+    others = d[:, 1 : 1 + k]
+    if background is not None and np.asarray(background).shape[1]:
+        others = np.sort(np.hstack([others, np.asarray(background, dtype=np.float64)]), axis=1)
+        others = others[:, :k]
+    if d.shape[1] == 0 or others.shape[1] == 0:
         return np.zeros(d.shape[0])
-    return d[:, 0] / d[:, 1 : 1 + k].mean(axis=1)
+    return d[:, 0] / others.mean(axis=1)
+
+
+def background_distances(embeddings: np.ndarray, background: np.ndarray | None) -> np.ndarray:
+    """(m probes, B) distances to the background cohort ((m, 0) without one)."""
+    emb = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
+    if background is None or not len(background):
+        return np.zeros((emb.shape[0] if emb.size else 0, 0))
+    return _pairwise(emb, background)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from PIL import Image
 from appliance import store, thresholds
 from appliance.enroll import enrol, load_photo
 from appliance.faces import MODEL_NAME, FaceEngine
-from appliance.match import Gallery, Match
+from appliance.match import Gallery, Match, background_cohort
 from appliance.settings import load_settings
 from appliance.vote import vote
 
@@ -124,6 +124,10 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
     threshold = args.threshold if args.threshold is not None else settings.match_threshold
     margin = args.margin if args.margin is not None else settings.match_margin
     ratio = args.ratio if args.ratio is not None else settings.match_cohort_ratio
+    use_bg = (
+        settings.match_background_cohort if args.background is None else args.background == "on"
+    )
+    bg = background_cohort(use_bg)
     update = {"match_threshold": threshold, "match_margin": margin}
     if args.min_sharpness is not None:  # upscaled academic photos are soft
         update["min_sharpness"] = args.min_sharpness
@@ -166,6 +170,11 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
     embs = cached_embeddings(engine, [f for fs in probe_files.values() for f in fs], args.min_side)
     no_face = sum(e is None for e in embs.values())
 
+    def bg_matrix(kept: list[Path], background: np.ndarray | None = bg) -> np.ndarray:
+        """Distances of the kept probes to the background cohort ((m, 0) when off)."""
+        e = np.stack([embs[f] for f in kept]) if kept else np.zeros((0, 128))
+        return thresholds.background_distances(e, background)
+
     def matrix(files: list[Path]) -> tuple[np.ndarray, list[Path]]:
         kept = [f for f in files if embs[f] is not None]
         if not kept:
@@ -189,7 +198,18 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
 
     gen_m = np.vstack(gen_rows) if gen_rows else np.zeros((0, P))
     str_m = np.vstack(str_rows) if str_rows else np.zeros((0, P))
-    cohort_ok = (thresholds.cohort_ratio(gen_m) <= ratio, thresholds.cohort_ratio(str_m) <= ratio)
+    gen_bg, str_bg = bg_matrix(gen_files), bg_matrix(str_files)
+
+    def cohort_ok_at(r: float, with_bg: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        gb, sb = (gen_bg, str_bg) if with_bg else (None, None)
+        if r >= 1.0:  # off (with a background the ratio can pass 1)
+            return np.ones(len(gen_m), bool), np.ones(len(str_m), bool)
+        return (
+            thresholds.cohort_ratio(gen_m, background=gb) <= r,
+            thresholds.cohort_ratio(str_m, background=sb) <= r,
+        )
+
+    cohort_ok = cohort_ok_at(ratio)
     grid = thresholds.default_grid()
     sweep = thresholds.sweep(gen, truth, strg, margin, grid, cohort_ok)
     safe = thresholds.best_safe(sweep)
@@ -198,6 +218,9 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
     # per-person thresholds from the gallery geometry, at the same base threshold
     strategies = {
         f"default (cohort {ratio})": op,
+        f"cohort {ratio}, no background": thresholds.evaluate(
+            gen, truth, strg, threshold, margin, threshold, also=cohort_ok_at(ratio, False)
+        ),
         "threshold only": thresholds.evaluate(gen, truth, strg, threshold, margin, threshold),
     }
     pp_thresholds = {}
@@ -217,26 +240,25 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
             threshold,
             margin,
             threshold,
-            also=(
-                thresholds.cohort_ratio(gen_m) <= r_try,
-                thresholds.cohort_ratio(str_m) <= r_try,
-            ),
+            also=cohort_ok_at(r_try),
         )
 
     # the door's decision over an approach: windows of 4 consecutive photos through the vote
-    def door(files: list[Path], thr: np.ndarray | float, max_ratio: float) -> list[str | None]:
+    def door(
+        files: list[Path], thr: np.ndarray | float, max_ratio: float, with_bg: bool
+    ) -> list[str | None]:
         m, kept = matrix(files)
         if not len(kept):
             return []
         dec = thresholds.decisions(m)
-        ratios = thresholds.cohort_ratio(m)
+        ratios = thresholds.cohort_ratio(m, background=bg_matrix(kept) if with_bg else None)
         acc_t = np.asarray(thr, dtype=np.float64)
         matches = []
         for i in range(len(kept)):
             b = int(dec.best[i])
             t = float(acc_t[b]) if acc_t.ndim == 1 else float(acc_t)
             dist, mar = float(dec.distance[i]), float(dec.margin[i])
-            ok = dist <= t and ratios[i] <= max_ratio
+            ok = dist <= t and (max_ratio >= 1.0 or ratios[i] <= max_ratio)
             matches.append(Match(order[b] if ok else None, dist, mar, order[b], float(ratios[i])))
         out = []
         for start in range(0, max(1, len(matches) - 3)):
@@ -245,10 +267,10 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
             out.append(res.person_id)
         return out
 
-    def sequences(thr, max_ratio: float = 1.0) -> dict:
+    def sequences(thr, max_ratio: float = 1.0, with_bg: bool = True) -> dict:
         s = {"genuine": 0, "granted_right": 0, "granted_wrong": 0, "strangers": 0, "stranger_in": 0}
         for n in names:
-            for who in door(probe_files[n], thr, max_ratio):
+            for who in door(probe_files[n], thr, max_ratio, with_bg):
                 if n in index:
                     s["genuine"] += 1
                     s["granted_right"] += who == n
@@ -260,10 +282,13 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
 
     seq = {
         f"default (cohort {ratio})": sequences(threshold, ratio),
+        f"cohort {ratio}, no background": sequences(threshold, ratio, with_bg=False),
         "threshold only": sequences(threshold),
     }
     for factor, vec in pp_thresholds.items():
         seq[f"per-person x{factor}"] = sequences(vec)
+    for r_try in args.cohort:
+        seq[f"cohort ratio {r_try}"] = sequences(threshold, r_try)
 
     # per group / condition at the operating point
     labels = read_groups(root)
@@ -304,6 +329,16 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         }
         for i in near
     ]
+    str_ratio = thresholds.cohort_ratio(str_m, background=str_bg)
+    let_in = [
+        {
+            "stranger": str_files[i].parent.name + "/" + str_files[i].name,
+            "taken_for": order[int(strg.best[i])],
+            "distance": round(float(strg.distance[i]), 3),
+            "ratio": round(float(str_ratio[i]), 3),
+        }
+        for i in np.flatnonzero(sa)
+    ]
     return {
         "set": str(root),
         "identities": len(names),
@@ -315,6 +350,7 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         "threshold": threshold,
         "margin": margin,
         "cohort_ratio": ratio,
+        "background_cohort": int(bg.shape[0]) if bg is not None else 0,
         "lookalike_refusals": lookalike_refusals,
         "other_refusals": other_refusals,
         "operating_point": op.as_dict(),
@@ -324,6 +360,7 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         "sequences": seq,
         "breakdown": breakdown,
         "closest_strangers": closest,
+        "strangers_let_in": let_in,
         "geometry": [
             {
                 "identity": ext[g.person_id],
@@ -348,6 +385,9 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, help="operating threshold (settings' default)")
     ap.add_argument("--margin", type=float, help="margin (settings' default)")
     ap.add_argument("--ratio", type=float, help="cohort ratio limit (settings' default; 1 = off)")
+    ap.add_argument(
+        "--background", choices=["on", "off"], help="background cohort (settings' default)"
+    )
     ap.add_argument("--min-side", type=int, default=400, help="upscale photos smaller than this")
     ap.add_argument(
         "--min-sharpness", type=float, help="enrolment sharpness floor (settings' default)"

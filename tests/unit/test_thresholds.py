@@ -93,3 +93,59 @@ def test_gallery_match_refuses_a_face_near_many_people_with_the_cohort_ratio():
     assert gallery.match(crowded, 0.55).person_id == "p0"  # ratio off: let in as p0
     close = np.array([0.55, 0.0])  # right on p0, far from the rest
     assert gallery.match(close, 0.55, max_ratio=0.7).person_id == "p0"
+
+
+def test_background_cohort_makes_the_ratio_mean_the_same_in_a_two_person_gallery():
+    from appliance.match import Gallery
+
+    # two people 1.0 apart; a genuine face 0.5 from p0 is 0.5/0.5 = 1.0 of the one "other"
+    rows = _rows({"p0": [[0.0, 0.0]], "p1": [[1.0, 0.0]]})
+    face = np.array([0.5, 0.0])
+    assert Gallery(rows).match(face, 0.55, max_ratio=0.7).person_id is None
+    # five people not enrolled, far on the other side: p0 stands out from a real cohort
+    background = np.array([[-1.5, y] for y in (-1.0, -0.5, 0.0, 0.5, 1.0)], dtype=np.float32)
+    m = Gallery(rows, background).match(face, 0.55, max_ratio=0.7)
+    assert m.person_id == "p0" and m.ratio < 0.7
+
+
+def test_background_cohort_refuses_a_face_near_many_strangers_with_one_person_enrolled():
+    from appliance.match import Gallery
+
+    rows = _rows({"p0": [[0.0, 0.0]]})
+    crowded = np.array([0.3, 0.3])  # 0.42 from p0, as close to five people nobody enrolled
+    angles = np.arange(5) * 2 * np.pi / 5
+    background = crowded + 0.45 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    assert Gallery(rows).match(crowded, 0.55, max_ratio=0.7).person_id == "p0"  # no cohort
+    m = Gallery(rows, background.astype(np.float32)).match(crowded, 0.55, max_ratio=0.7)
+    assert m.best_person_id == "p0" and m.person_id is None and m.ratio > 0.7
+    # 1 still turns the ratio off, though a background can push it past 1
+    assert Gallery(rows, background.astype(np.float32)).match(crowded, 0.55).person_id == "p0"
+
+
+def test_bench_cohort_ratio_with_background_is_the_doors():
+    from appliance.match import Gallery
+
+    rng = np.random.default_rng(3)
+    pts = rng.normal(size=(9, 2)).astype(np.float32)
+    rows = _rows({f"p{i}": [p.tolist()] for i, p in enumerate(pts)})
+    background = rng.normal(size=(6, 2)).astype(np.float32)
+    gallery = Gallery(rows, background)
+    probes = rng.normal(size=(20, 2)).astype(np.float32)
+    per_person = np.stack([gallery.person_distances(q) for q in probes])
+    bg = thresholds.background_distances(probes, background)
+    expected = thresholds.cohort_ratio(per_person, background=bg)
+    got = [gallery.match(q, 0.55, max_ratio=0.7).ratio for q in probes]
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_calibrate_counts_with_the_background_cohort_as_the_door_does():
+    probes = {"a": [np.array([0.1, 0.0]), np.array([-0.3, 0.0])]}
+    stranger = np.array([5.0, 0.35])  # 0.35 from C, and as near five people not enrolled
+    angles = np.arange(5) * 2 * np.pi / 5
+    background = stranger + 0.4 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    kwargs = dict(threshold=0.55, margin=0.08, max_ratio=0.7, probes=probes, strangers=[stranger])
+    alone = report(ROWS, **kwargs)
+    assert alone.recommended_threshold == 0.34  # C's one other is far: the ratio lets it in
+    rep = report(ROWS, background=background.astype(np.float32), **kwargs)
+    by_t = {r["threshold"]: r for r in rep.sweep}
+    assert by_t[0.55]["false_accepts"] == 0 and by_t[0.55]["genuine_accepted"] == 2
