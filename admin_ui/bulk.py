@@ -18,9 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from admin_ui.client import AdminApi, ApiRefused, PhotoResult
-from admin_ui.enrolment import ALL_ACCEPTED, DUPLICATE, enrol_photos, keep_new_person, verdict
+from admin_ui.enrolment import (
+    ALL_ACCEPTED,
+    DUPLICATE,
+    PHOTO_SUFFIXES,
+    enrol_photos,
+    keep_new_person,
+    verdict,
+)
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_ENTRIES = 2000
 MAX_RATIO = 100  # JPEG/PNG hardly compress; 100:1 is a bomb, not a photo
 
@@ -119,7 +125,7 @@ def read_bundle(
                 skipped.append(f"{shown}: not inside exactly one person's folder")
                 continue
             if not parts[1].lower().endswith(PHOTO_SUFFIXES):
-                skipped.append(f"{shown}: not a photo (jpg, png, webp, bmp)")
+                skipped.append(f"{shown}: not a photo ({', '.join(s[1:] for s in PHOTO_SUFFIXES)})")
                 continue
             if info.file_size > max_photo_bytes:
                 skipped.append(f"{shown}: larger than {max_photo_bytes / 1e6:.0f} MB")

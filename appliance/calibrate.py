@@ -19,6 +19,7 @@ import numpy as np
 from loguru import logger
 
 from appliance import thresholds
+from appliance.image_files import is_image_file
 from appliance.store import GalleryRows
 
 #: Fewer enrolled photos than this and a person is advised to enrol more: with 3 photos per
@@ -27,8 +28,6 @@ ADVISED_PHOTOS = 3
 #: Two photos of one person further apart than this (dlib's own same-person limit) may not be
 #: the same person.
 SPREAD_LIMIT = 0.6
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm"}
 
 
 @dataclass
@@ -152,9 +151,7 @@ def _advice(g: thresholds.PersonGeometry) -> str:
 
 def image_files(folder: Path) -> list[Path]:
     """Image files under ``folder``, sub-folders included, in sorted order."""
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
 
 
 def embed_folder(engine, folder: Path) -> list[np.ndarray]:

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from appliance.image_files import is_image_file
 from appliance.settings import SettingsError, load_settings
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 #: 3: enrolment accepted some photos and refused others (see appliance.enroll.EXIT_CODES)
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_SOME_REFUSED = 0, 1, 2, 3
@@ -22,9 +21,7 @@ def _photos(paths: list[str]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(
-                f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-            )
+            out += sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f))
         else:
             out.append(p)
     return out

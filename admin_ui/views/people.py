@@ -11,10 +11,10 @@ import streamlit as st
 
 from admin_ui import bulk, ui
 from admin_ui.client import AdminApi, ApiRefused, ApiUnavailable, EnrolOutcome
-from admin_ui.enrolment import DUPLICATE, enrol_photos, keep_new_person
+from admin_ui.enrolment import DUPLICATE, PHOTO_SUFFIXES, enrol_photos, keep_new_person
 
 PAGE_SIZES = (25, 50, 100)
-PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
+PHOTO_TYPES = [s.removeprefix(".") for s in PHOTO_SUFFIXES]
 NO_SCHEDULE = "Any time (no schedule)"
 
 
