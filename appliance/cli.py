@@ -56,9 +56,10 @@ def _print_results(results) -> None:
             print(f"refused   {r.source}: {r.message}", file=sys.stderr)
 
 
-def cmd_enroll(args, settings) -> int:
+def cmd_enrol(args, settings) -> int:
     """Exit 0: every photo accepted (or already enrolled); 1: none accepted; 3: some refused."""
-    from appliance import enroll, store
+    from appliance import store
+    from appliance.enroll import EXIT_CODES, NONE_ACCEPTED, enrol
     from appliance.startup import make_engine
 
     files = _photos(args.photos)
@@ -78,7 +79,7 @@ def cmd_enroll(args, settings) -> int:
             file=sys.stderr,
         )
     try:
-        result = enroll.enrol(
+        result = enrol(
             db,
             make_engine(settings),
             settings,
@@ -91,17 +92,17 @@ def cmd_enroll(args, settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
     _print_results(result.results)
-    if result.enrolled == 0 and result.verdict == enroll.NONE_ACCEPTED:
+    if result.enrolled == 0 and result.verdict == NONE_ACCEPTED:
         print("nothing enrolled", file=sys.stderr)
         return EXIT_FAIL
     if known and args.rename and args.name and args.name != known["name"]:
         store.update_person(db, known["id"], name=args.name, audit_entry=("cli", "rename", None))
         print(f"renamed {known['name']!r} to {args.name!r}", file=sys.stderr)
     print(result.person_id)
-    return EXIT_SOME_REFUSED if missing else enroll.EXIT_CODES[result.verdict]
+    return EXIT_SOME_REFUSED if missing else EXIT_CODES[result.verdict]
 
 
-def cmd_enroll_folder(args, settings) -> int:
+def cmd_enrol_folder(args, settings) -> int:
     """One sub-folder per person; running it again on the same folder changes nothing.
 
     Exit 0: every photo accepted (or already enrolled); 1: nobody got a face; 3: some photos
@@ -109,7 +110,8 @@ def cmd_enroll_folder(args, settings) -> int:
     """
     from tqdm import tqdm
 
-    from appliance import enroll, store
+    from appliance import store
+    from appliance.enroll import NONE_ACCEPTED
     from appliance.startup import make_engine
 
     root = Path(args.folder)
@@ -138,39 +140,57 @@ def cmd_enroll_folder(args, settings) -> int:
         if not files:
             empty.append(folder.name)
             rows.append([folder.name, "0", "0", "0", "no photos in this folder"])
-            verdicts.append(enroll.NONE_ACCEPTED)
+            verdicts.append(NONE_ACCEPTED)
             continue
-        res = enroll.enrol(
-            db,
-            engine,
-            settings,
-            [(str(f), _read(f)) for f in files],
-            name=folder.name,
-            external_id=folder.name,
-            actor="cli",
-        )
-        total += res.enrolled
-        verdicts.append(res.verdict)
-        refused = [
-            f"{Path(r.source).name}: {r.message}"
-            for r in res.results
-            if not r.accepted and r.code != enroll.DUPLICATE
-        ]
-        skipped = sum(r.code == enroll.DUPLICATE for r in res.results)
-        rows.append(
-            [folder.name, str(res.enrolled), str(skipped), str(len(refused)), "; ".join(refused)]
-        )
+        row, verdict, enrolled = _enrol_person_folder(db, engine, settings, folder.name, files)
+        rows.append(row)
+        verdicts.append(verdict)
+        total += enrolled
+    return _enrol_folder_summary(rows, verdicts, empty, total)
+
+
+def _enrol_person_folder(
+    db, engine, settings, name: str, files: list[Path]
+) -> tuple[list[str], str, int]:
+    """Enrol one person's sub-folder: their table row, their verdict, the faces enrolled."""
+    from appliance.enroll import DUPLICATE, enrol
+
+    res = enrol(
+        db,
+        engine,
+        settings,
+        [(str(f), _read(f)) for f in files],
+        name=name,
+        external_id=name,
+        actor="cli",
+    )
+    refused = [
+        f"{Path(r.source).name}: {r.message}"
+        for r in res.results
+        if not r.accepted and r.code != DUPLICATE
+    ]
+    skipped = sum(r.code == DUPLICATE for r in res.results)
+    row = [name, str(res.enrolled), str(skipped), str(len(refused)), "; ".join(refused)]
+    return row, res.verdict, res.enrolled
+
+
+def _enrol_folder_summary(
+    rows: list[list[str]], verdicts: list[str], empty: list[str], total: int
+) -> int:
+    """Print enroll-folder's table and notes; its exit code."""
+    from appliance.enroll import ALL_ACCEPTED, NONE_ACCEPTED
+
     _print_table(rows, ["person", "enrolled", "already had", "refused", "why"])
     if empty:
         print(f"empty sub-folder(s), nobody enrolled: {', '.join(empty)}", file=sys.stderr)
-    faceless = [row[0] for row, v in zip(rows, verdicts, strict=True) if v == enroll.NONE_ACCEPTED]
+    faceless = [row[0] for row, v in zip(rows, verdicts, strict=True) if v == NONE_ACCEPTED]
     refused_all = [f for f in faceless if f not in empty]
     if refused_all:
         print(f"no face enrolled for: {', '.join(refused_all)}", file=sys.stderr)
     print(f"{total} face(s) enrolled for {sum(r[1] != '0' for r in rows)} person(s)")
-    if all(v == enroll.NONE_ACCEPTED for v in verdicts):
+    if all(v == NONE_ACCEPTED for v in verdicts):
         return EXIT_FAIL
-    if any(v != enroll.ALL_ACCEPTED for v in verdicts):  # a refusal, or someone got no face
+    if any(v != ALL_ACCEPTED for v in verdicts):  # a refusal, or someone got no face
         return EXIT_SOME_REFUSED
     return EXIT_OK
 
@@ -608,7 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rename", action="store_true", help="with --external-id: give that person --name"
     )
     e.add_argument("photos", nargs="+", metavar="PHOTO_OR_FOLDER")
-    e.set_defaults(func=cmd_enroll)
+    e.set_defaults(func=cmd_enrol)
 
     ef = sub.add_parser(
         "enroll-folder",
@@ -618,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
         "some person got no face.",
     )
     ef.add_argument("folder")
-    ef.set_defaults(func=cmd_enroll_folder)
+    ef.set_defaults(func=cmd_enrol_folder)
 
     pe = sub.add_parser("persons", help="list, show, disable, enable or remove persons")
     pe.add_argument(
