@@ -207,35 +207,9 @@ def cmd_persons(args, settings) -> int:
         if args.id:
             args.id = _resolve_person(store, db, args.id)
         if action == "list":
-            persons, _ = store.list_persons(db, limit=1_000_000)
-            persons = [_public(p) for p in persons]
-            if args.json:
-                print(json.dumps(persons, indent=2))
-            else:
-                _print_table(
-                    [
-                        [
-                            p["id"],
-                            p["name"],
-                            p["external_id"] or "",
-                            "yes" if p["active"] else "no",
-                            str(p["face_count"]),
-                        ]
-                        for p in persons
-                    ],
-                    ["id", "name", "external id", "active", "faces"],
-                )
-            return EXIT_OK
+            return _persons_list(store, db, args)
         if action == "show":
-            person = _public(store.get_person(db, args.id))
-            person["faces"] = [
-                {**f, "has_photo": bool(f["has_photo"])} for f in store.list_faces(db, args.id)
-            ]
-            if person["schedule_id"]:
-                names = {x["id"]: x["name"] for x in store.list_schedules(db)}
-                person["schedule"] = names.get(person["schedule_id"])
-            print(json.dumps(person, indent=2) if args.json else _fmt_person(person))
-            return EXIT_OK
+            return _persons_show(store, db, args)
         if action in ("disable", "enable"):
             person = store.update_person(
                 db, args.id, active=action == "enable", audit_entry=("cli", action, None)
@@ -243,26 +217,64 @@ def cmd_persons(args, settings) -> int:
             print(json.dumps(_public(person)) if args.json else f"{person['name']}: {action}d")
             return EXIT_OK
         if action == "remove":
-            if not args.yes and sys.stdin.isatty():
-                person = store.get_person(db, args.id)
-                answer = input(
-                    f"Remove {person['name']} ({args.id}) and their {person['face_count']} "
-                    "face(s)? This cannot be undone. [y/N] "
-                )
-                if answer.strip().lower() not in ("y", "yes"):
-                    print("nothing removed", file=sys.stderr)
-                    return EXIT_FAIL
-            n = store.delete_person(db, args.id, audit_entry=("cli", "remove", None))
-            print(
-                json.dumps({"id": args.id, "faces_deleted": n})
-                if args.json
-                else f"removed {args.id} and {n} face(s)"
-            )
-            return EXIT_OK
+            return _persons_remove(store, db, args)
     except store.NotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
     return EXIT_USAGE
+
+
+def _persons_list(store, db, args) -> int:
+    persons, _ = store.list_persons(db, limit=1_000_000)
+    persons = [_public(p) for p in persons]
+    if args.json:
+        print(json.dumps(persons, indent=2))
+        return EXIT_OK
+    _print_table(
+        [
+            [
+                p["id"],
+                p["name"],
+                p["external_id"] or "",
+                "yes" if p["active"] else "no",
+                str(p["face_count"]),
+            ]
+            for p in persons
+        ],
+        ["id", "name", "external id", "active", "faces"],
+    )
+    return EXIT_OK
+
+
+def _persons_show(store, db, args) -> int:
+    person = _public(store.get_person(db, args.id))
+    person["faces"] = [
+        {**f, "has_photo": bool(f["has_photo"])} for f in store.list_faces(db, args.id)
+    ]
+    if person["schedule_id"]:
+        names = {x["id"]: x["name"] for x in store.list_schedules(db)}
+        person["schedule"] = names.get(person["schedule_id"])
+    print(json.dumps(person, indent=2) if args.json else _fmt_person(person))
+    return EXIT_OK
+
+
+def _persons_remove(store, db, args) -> int:
+    if not args.yes and sys.stdin.isatty():
+        person = store.get_person(db, args.id)
+        answer = input(
+            f"Remove {person['name']} ({args.id}) and their {person['face_count']} "
+            "face(s)? This cannot be undone. [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed", file=sys.stderr)
+            return EXIT_FAIL
+    n = store.delete_person(db, args.id, audit_entry=("cli", "remove", None))
+    print(
+        json.dumps({"id": args.id, "faces_deleted": n})
+        if args.json
+        else f"removed {args.id} and {n} face(s)"
+    )
+    return EXIT_OK
 
 
 def _resolve_person(store, db, key: str) -> str:
@@ -302,10 +314,9 @@ def _fmt_person(p: dict[str, Any]) -> str:
 
 
 def cmd_identify(args, settings) -> int:
-    from appliance import store, track_decision
+    from appliance import store
     from appliance.enroll import PhotoRefused, load_photo
     from appliance.faces import MODEL_NAME
-    from appliance.liveness import UNSURE_TIMEOUT_S
     from appliance.match import Gallery
     from appliance.startup import make_engine
 
@@ -320,27 +331,7 @@ def cmd_identify(args, settings) -> int:
         return EXIT_FAIL
     db = store.open_db(settings.db_path)
     gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME))
-    engine = make_engine(settings)
-    boxes = engine.detect(rgb, upsample=1, max_side=1024)
-    faces = []
-    # the door's own decision, for a face that stood still in front of it and passed liveness
-    rules = track_decision.Rules.from_settings(settings, liveness_timeout_s=UNSURE_TIMEOUT_S)
-    ctx = track_decision.Context(0.0, store.utc_now(), gallery.persons, {})
-    for box, emb in zip(boxes, engine.encode(rgb, boxes), strict=True):
-        m = gallery.match(emb, settings.match_threshold, settings.match_cohort_ratio)
-        d = track_decision.judge_still(m, ctx, rules)
-        person = d.person
-        faces.append(
-            {
-                "box": list(box),
-                "person_id": person["id"] if person else None,
-                "person_name": person["name"] if person else None,
-                "distance": None if m.distance == float("inf") else round(m.distance, 4),
-                "margin": None if m.margin == float("inf") else round(m.margin, 4),
-                "decision": d.kind,
-                "reason": d.reason,
-            }
-        )
+    faces = _identify_faces(settings, make_engine(settings), gallery, rgb)
     # a still cannot show a live person: the door's liveness check may refuse what this grants
     liveness_note = "liveness is not judged from one photo: at the door " + (
         f"the liveness check ({settings.liveness}) may still refuse this face"
@@ -368,6 +359,34 @@ def cmd_identify(args, settings) -> int:
         )
         print(f"note: {liveness_note}")
     return EXIT_OK
+
+
+def _identify_faces(settings, engine, gallery, rgb) -> list[dict[str, Any]]:
+    """Every face in the photo with the door's own decision for it (as if still and live)."""
+    from appliance import store, track_decision
+    from appliance.liveness import UNSURE_TIMEOUT_S
+
+    boxes = engine.detect(rgb, upsample=1, max_side=1024)
+    faces = []
+    # the door's own decision, for a face that stood still in front of it and passed liveness
+    rules = track_decision.Rules.from_settings(settings, liveness_timeout_s=UNSURE_TIMEOUT_S)
+    ctx = track_decision.Context(0.0, store.utc_now(), gallery.persons, {})
+    for box, emb in zip(boxes, engine.encode(rgb, boxes), strict=True):
+        m = gallery.match(emb, settings.match_threshold, settings.match_cohort_ratio)
+        d = track_decision.judge_still(m, ctx, rules)
+        person = d.person
+        faces.append(
+            {
+                "box": list(box),
+                "person_id": person["id"] if person else None,
+                "person_name": person["name"] if person else None,
+                "distance": None if m.distance == float("inf") else round(m.distance, 4),
+                "margin": None if m.margin == float("inf") else round(m.margin, 4),
+                "decision": d.kind,
+                "reason": d.reason,
+            }
+        )
+    return faces
 
 
 def _num(x: float | None) -> str:
@@ -412,10 +431,16 @@ def cmd_calibrate(args, settings) -> int:
     rep.unmatched_probe_folders = unmatched
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2))
-        return EXIT_OK
+    else:
+        _print_calibration(rep, settings.match_cohort_ratio)
+    return EXIT_OK
+
+
+def _print_calibration(rep, cohort_ratio: float) -> None:
+    """calibrate's report as tables, warnings and the recommendation."""
     print(
         f"threshold {rep.threshold}, margin {rep.margin}, cohort ratio "
-        f"{settings.match_cohort_ratio} (FACEGATE_MATCH_THRESHOLD, _MARGIN, _COHORT_RATIO)"
+        f"{cohort_ratio} (FACEGATE_MATCH_THRESHOLD, _MARGIN, _COHORT_RATIO)"
     )
     _print_table(
         [
@@ -435,7 +460,7 @@ def cmd_calibrate(args, settings) -> int:
         print(f"look-alike pairs under threshold + margin ({rep.threshold + rep.margin:.2f}):")
         for pair in rep.lookalikes:
             print(f"  {pair['a']} / {pair['b']}: {pair['distance']:.3f}")
-    for name in unmatched:
+    for name in rep.unmatched_probe_folders:
         print(f"warning: probe folder {name!r} matches no enrolled person", file=sys.stderr)
     if rep.sweep:
         _print_table(
@@ -452,7 +477,6 @@ def cmd_calibrate(args, settings) -> int:
         )
     print("recommendation: " + rep.recommendation)
     print("(nothing was changed; set FACEGATE_MATCH_THRESHOLD yourself)")
-    return EXIT_OK
 
 
 def cmd_run(args, settings) -> int:
@@ -615,7 +639,13 @@ def build_parser() -> argparse.ArgumentParser:
         "read the entry log.",
     )
     sub = p.add_subparsers(dest="command", required=True)
+    _add_people_commands(sub)
+    _add_door_commands(sub)
+    return p
 
+
+def _add_people_commands(sub) -> None:
+    """enroll, enroll-folder, persons, identify, calibrate."""
     e = sub.add_parser(
         "enroll",
         help="add a person (or faces to a person) from photos",
@@ -662,6 +692,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_calibrate)
 
+
+def _add_door_commands(sub) -> None:
+    """run, events, notify-test, backup, restore, prune, doctor."""
     r = sub.add_parser("run", help="run the door")
     r.add_argument("--source", help="camera index, /dev/videoN, URL, video file or image folder")
     r.add_argument("--once", action="store_true", help="stop at the end of a file or folder")
@@ -699,7 +732,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--camera-seconds", type=float, default=2.0, help="measure the camera's fps this long"
     )
     d.set_defaults(func=cmd_doctor)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
