@@ -96,18 +96,18 @@ def charts(df: pd.DataFrame, first: date, last: date) -> None:
         _grants_vs_denials(df, totals)
 
 
+def _entries_axis() -> alt.Y:
+    """Whole entries, stacked by outcome."""
+    return alt.Y("entries:Q", title="Entries", stack=True, axis=alt.Axis(tickMinStep=1, format="d"))
+
+
 def _by_hour(df: pd.DataFrame) -> None:
     st.altair_chart(
         alt.Chart(stats.per_hour(df))
         .mark_bar()
         .encode(
             x=alt.X("hour:O", title="Hour of day", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y(
-                "entries:Q",
-                title="Entries",
-                stack=True,
-                axis=alt.Axis(tickMinStep=1, format="d"),
-            ),
+            y=_entries_axis(),
             color=alt.Color("outcome:N", scale=COLOURS, title=None),
             tooltip=["hour", "outcome", "entries"],
         )
@@ -126,12 +126,7 @@ def _by_day(df: pd.DataFrame, first: date, last: date) -> None:
                 title="Day",
                 axis=alt.Axis(format="%a %d %b", labelAngle=0),
             ),
-            y=alt.Y(
-                "entries:Q",
-                title="Entries",
-                stack=True,
-                axis=alt.Axis(tickMinStep=1, format="d"),
-            ),
+            y=_entries_axis(),
             color=alt.Color("outcome:N", scale=COLOURS, title=None),
             tooltip=[alt.Tooltip("day:T", format="%a %Y-%m-%d"), "outcome", "entries"],
         )
