@@ -18,9 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from admin_ui.client import AdminApi, ApiRefused, PhotoResult
-from admin_ui.enrolment import ALL_ACCEPTED, DUPLICATE, enrol_photos, keep_new_person, verdict
+from admin_ui.enrolment import (
+    ALL_ACCEPTED,
+    DUPLICATE,
+    PHOTO_SUFFIXES,
+    enrol_photos,
+    keep_new_person,
+    verdict,
+)
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_ENTRIES = 2000
 MAX_RATIO = 100  # JPEG/PNG hardly compress; 100:1 is a bomb, not a photo
 
@@ -91,59 +97,16 @@ def read_bundle(
     except (zipfile.BadZipFile, ValueError):
         raise BundleRefused("this is not a zip file") from None
     with zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_ENTRIES:
-            raise BundleRefused(f"the zip has {len(infos)} entries; at most {MAX_ENTRIES}")
-        entries: list[tuple[list[str], zipfile.ZipInfo]] = []
-        for info in infos:
-            parts = _safe_parts(info.filename)
-            if parts is None:
-                raise BundleRefused(f"unsafe path in the zip: {info.filename!r}")
-            if _is_link(info):
-                raise BundleRefused(f"the zip contains a link: {info.filename!r}")
-            if info.is_dir() or not parts:
-                continue
-            if parts[0] == "__MACOSX" or parts[-1].startswith("."):
-                continue
-            entries.append((parts, info))
-        # a zip of the parent folder (people/alice/1.jpg): drop the one shared top folder
-        tops = {p[0] for p, _ in entries}
-        if entries and len(tops) == 1 and all(len(p) == 3 for p, _ in entries):
-            entries = [(p[1:], i) for p, i in entries]
         people: dict[str, BundlePerson] = {}
         skipped: list[str] = []
         total = 0
-        for parts, info in entries:
+        for parts, info in _entries(zf):
             shown = "/".join(parts)
-            if len(parts) != 2:
-                skipped.append(f"{shown}: not inside exactly one person's folder")
+            why = _why_skipped(parts, info, max_photo_bytes)
+            if why:
+                skipped.append(f"{shown}: {why}")
                 continue
-            if not parts[1].lower().endswith(PHOTO_SUFFIXES):
-                skipped.append(f"{shown}: not a photo (jpg, png, webp, bmp)")
-                continue
-            if info.file_size > max_photo_bytes:
-                skipped.append(f"{shown}: larger than {max_photo_bytes / 1e6:.0f} MB")
-                continue
-            if (
-                info.compress_size
-                and info.file_size / info.compress_size > MAX_RATIO
-                and info.file_size > 1_000_000
-            ):
-                raise BundleRefused(
-                    f"{shown} unpacks {info.file_size // info.compress_size}"
-                    " times larger than it is packed (a zip bomb?)"
-                )
-            try:
-                with zf.open(info) as fh:
-                    photo = fh.read(max_photo_bytes + 1)  # bounded, whatever the header says
-            except (
-                zipfile.BadZipFile,
-                zlib.error,
-                EOFError,
-                NotImplementedError,
-                RuntimeError,
-            ) as exc:  # damaged, encrypted or an unknown compression
-                raise BundleRefused(f"{shown} cannot be read ({exc})") from None
+            photo = _read_member(zf, info, shown, max_photo_bytes)
             if len(photo) > max_photo_bytes:
                 skipped.append(f"{shown}: larger than {max_photo_bytes / 1e6:.0f} MB")
                 continue
@@ -159,6 +122,67 @@ def read_bundle(
             "photos inside (alice_smith/1.jpg, bob_jones/1.jpg, ...)"
         )
     return Bundle(sorted(people.values(), key=lambda p: p.folder.lower()), skipped)
+
+
+def _entries(zf: zipfile.ZipFile) -> list[tuple[list[str], zipfile.ZipInfo]]:
+    """The zip's files as path parts (no folders, no hidden files); unsafe paths refuse it."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise BundleRefused(f"the zip has {len(infos)} entries; at most {MAX_ENTRIES}")
+    entries: list[tuple[list[str], zipfile.ZipInfo]] = []
+    for info in infos:
+        parts = _safe_parts(info.filename)
+        if parts is None:
+            raise BundleRefused(f"unsafe path in the zip: {info.filename!r}")
+        if _is_link(info):
+            raise BundleRefused(f"the zip contains a link: {info.filename!r}")
+        if info.is_dir() or not parts:
+            continue
+        if parts[0] == "__MACOSX" or parts[-1].startswith("."):
+            continue
+        entries.append((parts, info))
+    # a zip of the parent folder (people/alice/1.jpg): drop the one shared top folder
+    tops = {p[0] for p, _ in entries}
+    if entries and len(tops) == 1 and all(len(p) == 3 for p, _ in entries):
+        entries = [(p[1:], i) for p, i in entries]
+    return entries
+
+
+def _why_skipped(parts: list[str], info: zipfile.ZipInfo, max_photo_bytes: int) -> str | None:
+    """Why this entry is not one of a person's photos (None: it is); a zip bomb refuses all."""
+    if len(parts) != 2:
+        return "not inside exactly one person's folder"
+    if not parts[1].lower().endswith(PHOTO_SUFFIXES):
+        return f"not a photo ({', '.join(s[1:] for s in PHOTO_SUFFIXES)})"
+    if info.file_size > max_photo_bytes:
+        return f"larger than {max_photo_bytes / 1e6:.0f} MB"
+    if (
+        info.compress_size
+        and info.file_size / info.compress_size > MAX_RATIO
+        and info.file_size > 1_000_000
+    ):
+        raise BundleRefused(
+            f"{'/'.join(parts)} unpacks {info.file_size // info.compress_size}"
+            " times larger than it is packed (a zip bomb?)"
+        )
+    return None
+
+
+def _read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, max_photo_bytes: int
+) -> bytes:
+    """At most one byte over ``max_photo_bytes`` of the entry, whatever its header says."""
+    try:
+        with zf.open(info) as fh:
+            return fh.read(max_photo_bytes + 1)
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:  # damaged, encrypted or an unknown compression
+        raise BundleRefused(f"{shown} cannot be read ({exc})") from None
 
 
 def _find_by_external_id(client: AdminApi, external_id: str) -> dict | None:

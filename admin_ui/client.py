@@ -146,15 +146,6 @@ class AdminApi:
     def door_status(self) -> dict[str, Any]:
         return self._json("GET", "/door/status")
 
-    def door_frame(self) -> bytes | None:
-        """The latest annotated frame (JPEG), or None when the appliance has none."""
-        try:
-            return self._request("GET", "/door/frame", timeout=3.0).content
-        except ApiRefused as exc:
-            if exc.status == 404:
-                return None
-            raise
-
     def door_frame_stamped(self) -> tuple[bytes, str | None] | None:
         """The latest frame and when the appliance took it (UTC ISO 8601), or None if none."""
         try:

@@ -16,6 +16,8 @@ from admin_ui.client import AdminApi, EnrolOutcome, PhotoResult
 DUPLICATE = "duplicate"
 #: verdict(): every photo accepted (or already enrolled), none accepted, some refused.
 ALL_ACCEPTED, NONE_ACCEPTED, SOME_REFUSED = "all_accepted", "none_accepted", "some_refused"
+#: Photo file suffixes: the door's appliance.image_files.IMAGE_SUFFIXES (a test keeps them equal).
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm")
 
 MAX_PHOTOS_PER_REQUEST = 10
 #: multipart framing per file, so a batch stays under the API's Content-Length limit

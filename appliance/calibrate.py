@@ -19,6 +19,7 @@ import numpy as np
 from loguru import logger
 
 from appliance import thresholds
+from appliance.image_files import is_image_file
 from appliance.store import GalleryRows
 
 #: Fewer enrolled photos than this and a person is advised to enrol more: with 3 photos per
@@ -27,8 +28,6 @@ ADVISED_PHOTOS = 3
 #: Two photos of one person further apart than this (dlib's own same-person limit) may not be
 #: the same person.
 SPREAD_LIMIT = 0.6
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm"}
 
 
 @dataclass
@@ -86,54 +85,9 @@ def report(
     nearest = [g.nearest_distance for g in geometry if g.nearest_id is not None]
 
     if probes is not None or strangers is not None:
-        order = list(faces)
-        index = {pid: i for i, pid in enumerate(order)}
-
-        def dist_matrix(embs: list[np.ndarray]) -> np.ndarray:
-            if not embs:
-                return np.zeros((0, len(order)))
-            q = np.stack(embs).astype(np.float64)
-            return np.stack(
-                [thresholds._pairwise(q, faces[pid]).min(axis=1) for pid in order], axis=1
-            )
-
-        gen_embs, truth = [], []
-        for pid, embs in (probes or {}).items():
-            gen_embs += embs
-            truth += [index[pid]] * len(embs)
-        gen_m, str_m = dist_matrix(gen_embs), dist_matrix(list(strangers or []))
-        gen, strg = thresholds.decisions(gen_m), thresholds.decisions(str_m)
-        dim = rows.embeddings.shape[1]
-        gen_bg = thresholds.background_distances(np.reshape(gen_embs, (-1, dim)), background)
-        str_bg = thresholds.background_distances(np.reshape(strangers or [], (-1, dim)), background)
-        off = max_ratio >= 1.0  # with a background the ratio can pass 1
-        also = (
-            off | (thresholds.cohort_ratio(gen_m, background=gen_bg) <= max_ratio),
-            off | (thresholds.cohort_ratio(str_m, background=str_bg) <= max_ratio),
+        _sweep(
+            rep, faces, probes or {}, list(strangers or []), margin, max_ratio, grid, background
         )
-        rows_ = thresholds.sweep(
-            gen, np.asarray(truth), strg, margin, grid or thresholds.default_grid(), also
-        )
-        rep.sweep = [r.as_dict() for r in rows_]
-        best = thresholds.best_safe(rows_)
-        if best is None:
-            rep.recommendation = (
-                "no threshold in the range keeps false accepts at zero on these photos: "
-                "enrol better photos, remove look-alike pairs, or do not rely on dlib alone"
-            )
-        else:
-            rep.recommended_threshold = best.threshold
-            n_str = best.strangers
-            rep.recommendation = (
-                f"threshold {best.threshold:.2f}: 0 false accepts on {best.genuine} genuine and "
-                f"{n_str} stranger photo(s), {100 * best.tar:.0f}% of genuine photos accepted"
-                + (
-                    " (no stranger photos given: false accepts counted between enrolled people "
-                    "only; add --strangers)"
-                    if not n_str
-                    else ""
-                )
-            )
     elif nearest:
         limit = min(nearest) - margin
         rep.recommendation = (
@@ -144,6 +98,65 @@ def report(
     else:
         rep.recommendation = "give --probes and --strangers to measure false accepts"
     return rep
+
+
+def _sweep(
+    rep: CalibrationReport,
+    faces: dict[str, np.ndarray],
+    probes: dict[str, list[np.ndarray]],
+    strangers: list[np.ndarray],
+    margin: float,
+    max_ratio: float,
+    grid: list[float] | None,
+    background: np.ndarray | None = None,
+) -> None:
+    """Fill ``rep``'s sweep and recommendation from the probe and stranger photos."""
+    order = list(faces)
+    index = {pid: i for i, pid in enumerate(order)}
+
+    def dist_matrix(embs: list[np.ndarray]) -> np.ndarray:
+        if not embs:
+            return np.zeros((0, len(order)))
+        q = np.stack(embs).astype(np.float64)
+        return np.stack([thresholds._pairwise(q, faces[pid]).min(axis=1) for pid in order], axis=1)
+
+    gen_embs, truth = [], []
+    for pid, embs in probes.items():
+        gen_embs += embs
+        truth += [index[pid]] * len(embs)
+    gen_m, str_m = dist_matrix(gen_embs), dist_matrix(strangers)
+    gen, strg = thresholds.decisions(gen_m), thresholds.decisions(str_m)
+    dim = next(iter(faces.values())).shape[1]
+    gen_bg = thresholds.background_distances(np.reshape(gen_embs, (-1, dim)), background)
+    str_bg = thresholds.background_distances(np.reshape(strangers, (-1, dim)), background)
+    off = max_ratio >= 1.0  # with a background the ratio can pass 1
+    also = (
+        off | (thresholds.cohort_ratio(gen_m, background=gen_bg) <= max_ratio),
+        off | (thresholds.cohort_ratio(str_m, background=str_bg) <= max_ratio),
+    )
+    rows_ = thresholds.sweep(
+        gen, np.asarray(truth), strg, margin, grid or thresholds.default_grid(), also
+    )
+    rep.sweep = [r.as_dict() for r in rows_]
+    best = thresholds.best_safe(rows_)
+    if best is None:
+        rep.recommendation = (
+            "no threshold in the range keeps false accepts at zero on these photos: "
+            "enrol better photos, remove look-alike pairs, or do not rely on dlib alone"
+        )
+        return
+    rep.recommended_threshold = best.threshold
+    n_str = best.strangers
+    rep.recommendation = (
+        f"threshold {best.threshold:.2f}: 0 false accepts on {best.genuine} genuine and "
+        f"{n_str} stranger photo(s), {100 * best.tar:.0f}% of genuine photos accepted"
+        + (
+            " (no stranger photos given: false accepts counted between enrolled people "
+            "only; add --strangers)"
+            if not n_str
+            else ""
+        )
+    )
 
 
 def _advice(g: thresholds.PersonGeometry) -> str:
@@ -157,9 +170,7 @@ def _advice(g: thresholds.PersonGeometry) -> str:
 
 def image_files(folder: Path) -> list[Path]:
     """Image files under ``folder``, sub-folders included, in sorted order."""
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
 
 
 def embed_folder(engine, folder: Path) -> list[np.ndarray]:

@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 from loguru import logger
 
+from appliance.image_files import is_image_file
 from appliance.redact import redact
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg"}
 
 
@@ -80,7 +80,7 @@ def parse_source(text: str) -> SourceSpec:
 
 
 def iter_images(folder: Path) -> Iterator[np.ndarray]:
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for path in sorted(p for p in folder.iterdir() if is_image_file(p)):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
             logger.warning("skipping unreadable image {}", path)

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from appliance.image_files import is_image_file
 from appliance.settings import SettingsError, load_settings
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 #: 3: enrolment accepted some photos and refused others (see appliance.enroll.EXIT_CODES)
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_SOME_REFUSED = 0, 1, 2, 3
@@ -22,9 +21,7 @@ def _photos(paths: list[str]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(
-                f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-            )
+            out += sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f))
         else:
             out.append(p)
     return out
@@ -59,9 +56,10 @@ def _print_results(results) -> None:
             print(f"refused   {r.source}: {r.message}", file=sys.stderr)
 
 
-def cmd_enroll(args, settings) -> int:
+def cmd_enrol(args, settings) -> int:
     """Exit 0: every photo accepted (or already enrolled); 1: none accepted; 3: some refused."""
-    from appliance import enroll, store
+    from appliance import store
+    from appliance.enroll import EXIT_CODES, NONE_ACCEPTED, enrol
     from appliance.startup import make_engine
 
     files = _photos(args.photos)
@@ -81,7 +79,7 @@ def cmd_enroll(args, settings) -> int:
             file=sys.stderr,
         )
     try:
-        result = enroll.enrol(
+        result = enrol(
             db,
             make_engine(settings),
             settings,
@@ -94,17 +92,17 @@ def cmd_enroll(args, settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
     _print_results(result.results)
-    if result.enrolled == 0 and result.verdict == enroll.NONE_ACCEPTED:
+    if result.enrolled == 0 and result.verdict == NONE_ACCEPTED:
         print("nothing enrolled", file=sys.stderr)
         return EXIT_FAIL
     if known and args.rename and args.name and args.name != known["name"]:
         store.update_person(db, known["id"], name=args.name, audit_entry=("cli", "rename", None))
         print(f"renamed {known['name']!r} to {args.name!r}", file=sys.stderr)
     print(result.person_id)
-    return EXIT_SOME_REFUSED if missing else enroll.EXIT_CODES[result.verdict]
+    return EXIT_SOME_REFUSED if missing else EXIT_CODES[result.verdict]
 
 
-def cmd_enroll_folder(args, settings) -> int:
+def cmd_enrol_folder(args, settings) -> int:
     """One sub-folder per person; running it again on the same folder changes nothing.
 
     Exit 0: every photo accepted (or already enrolled); 1: nobody got a face; 3: some photos
@@ -112,7 +110,8 @@ def cmd_enroll_folder(args, settings) -> int:
     """
     from tqdm import tqdm
 
-    from appliance import enroll, store
+    from appliance import store
+    from appliance.enroll import NONE_ACCEPTED
     from appliance.startup import make_engine
 
     root = Path(args.folder)
@@ -141,39 +140,57 @@ def cmd_enroll_folder(args, settings) -> int:
         if not files:
             empty.append(folder.name)
             rows.append([folder.name, "0", "0", "0", "no photos in this folder"])
-            verdicts.append(enroll.NONE_ACCEPTED)
+            verdicts.append(NONE_ACCEPTED)
             continue
-        res = enroll.enrol(
-            db,
-            engine,
-            settings,
-            [(str(f), _read(f)) for f in files],
-            name=folder.name,
-            external_id=folder.name,
-            actor="cli",
-        )
-        total += res.enrolled
-        verdicts.append(res.verdict)
-        refused = [
-            f"{Path(r.source).name}: {r.message}"
-            for r in res.results
-            if not r.accepted and r.code != enroll.DUPLICATE
-        ]
-        skipped = sum(r.code == enroll.DUPLICATE for r in res.results)
-        rows.append(
-            [folder.name, str(res.enrolled), str(skipped), str(len(refused)), "; ".join(refused)]
-        )
+        row, verdict, enrolled = _enrol_person_folder(db, engine, settings, folder.name, files)
+        rows.append(row)
+        verdicts.append(verdict)
+        total += enrolled
+    return _enrol_folder_summary(rows, verdicts, empty, total)
+
+
+def _enrol_person_folder(
+    db, engine, settings, name: str, files: list[Path]
+) -> tuple[list[str], str, int]:
+    """Enrol one person's sub-folder: their table row, their verdict, the faces enrolled."""
+    from appliance.enroll import DUPLICATE, enrol
+
+    res = enrol(
+        db,
+        engine,
+        settings,
+        [(str(f), _read(f)) for f in files],
+        name=name,
+        external_id=name,
+        actor="cli",
+    )
+    refused = [
+        f"{Path(r.source).name}: {r.message}"
+        for r in res.results
+        if not r.accepted and r.code != DUPLICATE
+    ]
+    skipped = sum(r.code == DUPLICATE for r in res.results)
+    row = [name, str(res.enrolled), str(skipped), str(len(refused)), "; ".join(refused)]
+    return row, res.verdict, res.enrolled
+
+
+def _enrol_folder_summary(
+    rows: list[list[str]], verdicts: list[str], empty: list[str], total: int
+) -> int:
+    """Print enroll-folder's table and notes; its exit code."""
+    from appliance.enroll import ALL_ACCEPTED, NONE_ACCEPTED
+
     _print_table(rows, ["person", "enrolled", "already had", "refused", "why"])
     if empty:
         print(f"empty sub-folder(s), nobody enrolled: {', '.join(empty)}", file=sys.stderr)
-    faceless = [row[0] for row, v in zip(rows, verdicts, strict=True) if v == enroll.NONE_ACCEPTED]
+    faceless = [row[0] for row, v in zip(rows, verdicts, strict=True) if v == NONE_ACCEPTED]
     refused_all = [f for f in faceless if f not in empty]
     if refused_all:
         print(f"no face enrolled for: {', '.join(refused_all)}", file=sys.stderr)
     print(f"{total} face(s) enrolled for {sum(r[1] != '0' for r in rows)} person(s)")
-    if all(v == enroll.NONE_ACCEPTED for v in verdicts):
+    if all(v == NONE_ACCEPTED for v in verdicts):
         return EXIT_FAIL
-    if any(v != enroll.ALL_ACCEPTED for v in verdicts):  # a refusal, or someone got no face
+    if any(v != ALL_ACCEPTED for v in verdicts):  # a refusal, or someone got no face
         return EXIT_SOME_REFUSED
     return EXIT_OK
 
@@ -190,35 +207,9 @@ def cmd_persons(args, settings) -> int:
         if args.id:
             args.id = _resolve_person(store, db, args.id)
         if action == "list":
-            persons, _ = store.list_persons(db, limit=1_000_000)
-            persons = [_public(p) for p in persons]
-            if args.json:
-                print(json.dumps(persons, indent=2))
-            else:
-                _print_table(
-                    [
-                        [
-                            p["id"],
-                            p["name"],
-                            p["external_id"] or "",
-                            "yes" if p["active"] else "no",
-                            str(p["face_count"]),
-                        ]
-                        for p in persons
-                    ],
-                    ["id", "name", "external id", "active", "faces"],
-                )
-            return EXIT_OK
+            return _persons_list(store, db, args)
         if action == "show":
-            person = _public(store.get_person(db, args.id))
-            person["faces"] = [
-                {**f, "has_photo": bool(f["has_photo"])} for f in store.list_faces(db, args.id)
-            ]
-            if person["schedule_id"]:
-                names = {x["id"]: x["name"] for x in store.list_schedules(db)}
-                person["schedule"] = names.get(person["schedule_id"])
-            print(json.dumps(person, indent=2) if args.json else _fmt_person(person))
-            return EXIT_OK
+            return _persons_show(store, db, args)
         if action in ("disable", "enable"):
             person = store.update_person(
                 db, args.id, active=action == "enable", audit_entry=("cli", action, None)
@@ -226,26 +217,64 @@ def cmd_persons(args, settings) -> int:
             print(json.dumps(_public(person)) if args.json else f"{person['name']}: {action}d")
             return EXIT_OK
         if action == "remove":
-            if not args.yes and sys.stdin.isatty():
-                person = store.get_person(db, args.id)
-                answer = input(
-                    f"Remove {person['name']} ({args.id}) and their {person['face_count']} "
-                    "face(s)? This cannot be undone. [y/N] "
-                )
-                if answer.strip().lower() not in ("y", "yes"):
-                    print("nothing removed", file=sys.stderr)
-                    return EXIT_FAIL
-            n = store.delete_person(db, args.id, audit_entry=("cli", "remove", None))
-            print(
-                json.dumps({"id": args.id, "faces_deleted": n})
-                if args.json
-                else f"removed {args.id} and {n} face(s)"
-            )
-            return EXIT_OK
+            return _persons_remove(store, db, args)
     except store.NotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
     return EXIT_USAGE
+
+
+def _persons_list(store, db, args) -> int:
+    persons, _ = store.list_persons(db, limit=1_000_000)
+    persons = [_public(p) for p in persons]
+    if args.json:
+        print(json.dumps(persons, indent=2))
+        return EXIT_OK
+    _print_table(
+        [
+            [
+                p["id"],
+                p["name"],
+                p["external_id"] or "",
+                "yes" if p["active"] else "no",
+                str(p["face_count"]),
+            ]
+            for p in persons
+        ],
+        ["id", "name", "external id", "active", "faces"],
+    )
+    return EXIT_OK
+
+
+def _persons_show(store, db, args) -> int:
+    person = _public(store.get_person(db, args.id))
+    person["faces"] = [
+        {**f, "has_photo": bool(f["has_photo"])} for f in store.list_faces(db, args.id)
+    ]
+    if person["schedule_id"]:
+        names = {x["id"]: x["name"] for x in store.list_schedules(db)}
+        person["schedule"] = names.get(person["schedule_id"])
+    print(json.dumps(person, indent=2) if args.json else _fmt_person(person))
+    return EXIT_OK
+
+
+def _persons_remove(store, db, args) -> int:
+    if not args.yes and sys.stdin.isatty():
+        person = store.get_person(db, args.id)
+        answer = input(
+            f"Remove {person['name']} ({args.id}) and their {person['face_count']} "
+            "face(s)? This cannot be undone. [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed", file=sys.stderr)
+            return EXIT_FAIL
+    n = store.delete_person(db, args.id, audit_entry=("cli", "remove", None))
+    print(
+        json.dumps({"id": args.id, "faces_deleted": n})
+        if args.json
+        else f"removed {args.id} and {n} face(s)"
+    )
+    return EXIT_OK
 
 
 def _resolve_person(store, db, key: str) -> str:
@@ -285,10 +314,9 @@ def _fmt_person(p: dict[str, Any]) -> str:
 
 
 def cmd_identify(args, settings) -> int:
-    from appliance import store, track_decision
+    from appliance import store
     from appliance.enroll import PhotoRefused, load_photo
     from appliance.faces import MODEL_NAME
-    from appliance.liveness import UNSURE_TIMEOUT_S
     from appliance.match import Gallery, background_cohort
     from appliance.startup import make_engine
 
@@ -306,27 +334,7 @@ def cmd_identify(args, settings) -> int:
         store.load_gallery_rows(db, MODEL_NAME),
         background_cohort(settings.match_background_cohort),
     )
-    engine = make_engine(settings)
-    boxes = engine.detect(rgb, upsample=1, max_side=1024)
-    faces = []
-    # the door's own decision, for a face that stood still in front of it and passed liveness
-    rules = track_decision.Rules.from_settings(settings, liveness_timeout_s=UNSURE_TIMEOUT_S)
-    ctx = track_decision.Context(0.0, store.utc_now(), gallery.persons, {})
-    for box, emb in zip(boxes, engine.encode(rgb, boxes), strict=True):
-        m = gallery.match(emb, settings.match_threshold, settings.match_cohort_ratio)
-        d = track_decision.judge_still(m, ctx, rules)
-        person = d.person
-        faces.append(
-            {
-                "box": list(box),
-                "person_id": person["id"] if person else None,
-                "person_name": person["name"] if person else None,
-                "distance": None if m.distance == float("inf") else round(m.distance, 4),
-                "margin": None if m.margin == float("inf") else round(m.margin, 4),
-                "decision": d.kind,
-                "reason": d.reason,
-            }
-        )
+    faces = _identify_faces(settings, make_engine(settings), gallery, rgb)
     # a still cannot show a live person: the door's liveness check may refuse what this grants
     liveness_note = "liveness is not judged from one photo: at the door " + (
         f"the liveness check ({settings.liveness}) may still refuse this face"
@@ -354,6 +362,34 @@ def cmd_identify(args, settings) -> int:
         )
         print(f"note: {liveness_note}")
     return EXIT_OK
+
+
+def _identify_faces(settings, engine, gallery, rgb) -> list[dict[str, Any]]:
+    """Every face in the photo with the door's own decision for it (as if still and live)."""
+    from appliance import store, track_decision
+    from appliance.liveness import UNSURE_TIMEOUT_S
+
+    boxes = engine.detect(rgb, upsample=1, max_side=1024)
+    faces = []
+    # the door's own decision, for a face that stood still in front of it and passed liveness
+    rules = track_decision.Rules.from_settings(settings, liveness_timeout_s=UNSURE_TIMEOUT_S)
+    ctx = track_decision.Context(0.0, store.utc_now(), gallery.persons, {})
+    for box, emb in zip(boxes, engine.encode(rgb, boxes), strict=True):
+        m = gallery.match(emb, settings.match_threshold, settings.match_cohort_ratio)
+        d = track_decision.judge_still(m, ctx, rules)
+        person = d.person
+        faces.append(
+            {
+                "box": list(box),
+                "person_id": person["id"] if person else None,
+                "person_name": person["name"] if person else None,
+                "distance": None if m.distance == float("inf") else round(m.distance, 4),
+                "margin": None if m.margin == float("inf") else round(m.margin, 4),
+                "decision": d.kind,
+                "reason": d.reason,
+            }
+        )
+    return faces
 
 
 def _num(x: float | None) -> str:
@@ -400,10 +436,16 @@ def cmd_calibrate(args, settings) -> int:
     rep.unmatched_probe_folders = unmatched
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2))
-        return EXIT_OK
+    else:
+        _print_calibration(rep, settings.match_cohort_ratio)
+    return EXIT_OK
+
+
+def _print_calibration(rep, cohort_ratio: float) -> None:
+    """calibrate's report as tables, warnings and the recommendation."""
     print(
         f"threshold {rep.threshold}, margin {rep.margin}, cohort ratio "
-        f"{settings.match_cohort_ratio} (FACEGATE_MATCH_THRESHOLD, _MARGIN, _COHORT_RATIO)"
+        f"{cohort_ratio} (FACEGATE_MATCH_THRESHOLD, _MARGIN, _COHORT_RATIO)"
     )
     _print_table(
         [
@@ -423,7 +465,7 @@ def cmd_calibrate(args, settings) -> int:
         print(f"look-alike pairs under threshold + margin ({rep.threshold + rep.margin:.2f}):")
         for pair in rep.lookalikes:
             print(f"  {pair['a']} / {pair['b']}: {pair['distance']:.3f}")
-    for name in unmatched:
+    for name in rep.unmatched_probe_folders:
         print(f"warning: probe folder {name!r} matches no enrolled person", file=sys.stderr)
     if rep.sweep:
         _print_table(
@@ -440,7 +482,6 @@ def cmd_calibrate(args, settings) -> int:
         )
     print("recommendation: " + rep.recommendation)
     print("(nothing was changed; set FACEGATE_MATCH_THRESHOLD yourself)")
-    return EXIT_OK
 
 
 def cmd_run(args, settings) -> int:
@@ -603,7 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
         "read the entry log.",
     )
     sub = p.add_subparsers(dest="command", required=True)
+    _add_people_commands(sub)
+    _add_door_commands(sub)
+    return p
 
+
+def _add_people_commands(sub) -> None:
+    """enroll, enroll-folder, persons, identify, calibrate."""
     e = sub.add_parser(
         "enroll",
         help="add a person (or faces to a person) from photos",
@@ -616,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rename", action="store_true", help="with --external-id: give that person --name"
     )
     e.add_argument("photos", nargs="+", metavar="PHOTO_OR_FOLDER")
-    e.set_defaults(func=cmd_enroll)
+    e.set_defaults(func=cmd_enrol)
 
     ef = sub.add_parser(
         "enroll-folder",
@@ -626,7 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
         "some person got no face.",
     )
     ef.add_argument("folder")
-    ef.set_defaults(func=cmd_enroll_folder)
+    ef.set_defaults(func=cmd_enrol_folder)
 
     pe = sub.add_parser("persons", help="list, show, disable, enable or remove persons")
     pe.add_argument(
@@ -650,6 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_calibrate)
 
+
+def _add_door_commands(sub) -> None:
+    """run, events, notify-test, backup, restore, prune, doctor."""
     r = sub.add_parser("run", help="run the door")
     r.add_argument("--source", help="camera index, /dev/videoN, URL, video file or image folder")
     r.add_argument("--once", action="store_true", help="stop at the end of a file or folder")
@@ -687,7 +737,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--camera-seconds", type=float, default=2.0, help="measure the camera's fps this long"
     )
     d.set_defaults(func=cmd_doctor)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

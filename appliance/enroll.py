@@ -270,8 +270,34 @@ def enrol(
     The person is ``person_id`` if given, else the one with ``external_id`` if it exists, else a
     new person called ``name``. Nothing is written when no photo is accepted.
     """
-    from appliance.faces import MODEL_NAME
+    results, accepted = _check_photos(engine, settings, photos)
+    existing = None
+    if person_id:
+        existing = store.get_person(db, person_id)
+    elif external_id:
+        existing = store.find_person_by_external_id(db, external_id)
+    if accepted:
+        accepted = _skip_duplicates(db, accepted, existing)
+    if accepted:
+        accepted = _refuse_lookalikes(db, settings, accepted, existing)
+    if not accepted:
+        return EnrolResult(existing["id"] if existing else None, False, results)
+    if existing is None and not name:
+        raise ValueError("a name is needed to enrol a new person")
+    pid, created = _store_faces(db, settings, accepted, existing, name, external_id, actor)
+    logger.bind(person_id=pid).info(
+        "enrolled {} face(s) for person {} ({} refused)",
+        len(accepted),
+        pid,
+        len(results) - len(accepted),
+    )
+    return EnrolResult(pid, created, results)
 
+
+def _check_photos(
+    engine: FaceEngine, settings: Settings, photos: Sequence[tuple[str, bytes]]
+) -> tuple[list[PhotoResult], list[tuple[PhotoResult, np.ndarray, bytes]]]:
+    """Every photo's result, and the accepted ones with their embedding and bytes."""
     max_bytes = int(settings.api_max_upload_mb * 1024 * 1024)
     results: list[PhotoResult] = []
     accepted: list[tuple[PhotoResult, np.ndarray, bytes]] = []
@@ -286,20 +312,23 @@ def enrol(
         res = PhotoResult(source, True, None, "accepted", quality=round(quality, 1))
         results.append(res)
         accepted.append((res, embedding, data))
+    return results, accepted
 
-    existing = None
-    if person_id:
-        existing = store.get_person(db, person_id)
-    elif external_id:
-        existing = store.find_person_by_external_id(db, external_id)
-    if accepted:
-        accepted = _skip_duplicates(db, accepted, existing)
-    if accepted:
-        accepted = _refuse_lookalikes(db, settings, accepted, existing)
-    if not accepted:
-        return EnrolResult(existing["id"] if existing else None, False, results)
-    if existing is None and not name:
-        raise ValueError("a name is needed to enrol a new person")
+
+def _store_faces(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    accepted: list[tuple[PhotoResult, np.ndarray, bytes]],
+    existing: dict | None,
+    name: str | None,
+    external_id: str | None,
+    actor: str,
+) -> tuple[str, bool]:
+    """Store the person (if new) and the accepted faces in one transaction: (person id, created).
+
+    Photos written before a failure are removed again.
+    """
+    from appliance.faces import MODEL_NAME
 
     written_photos: list[Path] = []
     try:
@@ -342,10 +371,4 @@ def enrol(
         for path in written_photos:
             path.unlink(missing_ok=True)
         raise
-    logger.bind(person_id=pid).info(
-        "enrolled {} face(s) for person {} ({} refused)",
-        len(accepted),
-        pid,
-        len(results) - len(accepted),
-    )
-    return EnrolResult(pid, created, results)
+    return pid, created

@@ -43,8 +43,3 @@ class SecondModel:
         v = self._net.forward().reshape(-1).astype(np.float32)
         n = float(np.linalg.norm(v))
         return v / n if n > 0 else v
-
-
-def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
-    """1 - cosine similarity of unit vectors (``b`` may be a (k, d) matrix)."""
-    return 1.0 - np.asarray(b, dtype=np.float32) @ np.asarray(a, dtype=np.float32)

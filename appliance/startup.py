@@ -12,8 +12,9 @@ from pathlib import Path
 
 import cv2
 
-from appliance.camera import IMAGE_SUFFIXES, SourceError, SourceSpec
+from appliance.camera import SourceError, SourceSpec
 from appliance.faces import DetectorConfig, FaceEngine
+from appliance.image_files import is_image_file
 from appliance.liveness import LivenessCheck
 from appliance.settings import Settings
 
@@ -40,7 +41,7 @@ def check_source(spec: SourceSpec) -> None:
     if spec.kind == "file":
         _check_video_file(spec)
     if spec.kind == "images" and not any(
-        p.suffix.lower() in IMAGE_SUFFIXES for p in Path(str(spec.target)).iterdir()
+        is_image_file(p) for p in Path(str(spec.target)).iterdir()
     ):
         raise SourceError(f"the folder {spec.target} holds no images (.jpg, .png, ...)")
     if spec.kind == "camera" and isinstance(spec.target, str) and not Path(spec.target).exists():

@@ -101,52 +101,60 @@ class DoorController:
         )
         self.simulated = is_simulated(self._factory)
         try:
-            # Every device opens with its output off: the relay de-energised until armed below.
-            self._relay = self._open(
-                "relay_pin",
-                lambda pin: OutputDevice(
-                    pin,
-                    active_high=settings.relay_active_high,
-                    initial_value=False,
-                    pin_factory=self._factory,
-                ),
-            )
-            self._contact = self._open_optional(
-                "door_contact_pin",
-                lambda pin: DigitalInputDevice(pin, pull_up=True, pin_factory=self._factory),
-            )
-            self._exit = self._open_optional(
-                "exit_button_pin",
-                lambda pin: DigitalInputDevice(
-                    pin, pull_up=True, bounce_time=0.05, pin_factory=self._factory
-                ),
-            )
-            self._led = self._open_optional(
-                "led_pin", lambda pin: LED(pin, pin_factory=self._factory)
-            )
-            self._buzzer = self._open_optional(
-                "buzzer_pin", lambda pin: Buzzer(pin, pin_factory=self._factory)
-            )
+            self._open_devices(settings)
             self._timings = DoorTimings(
                 unlock_seconds=settings.unlock_seconds,
                 held_open_seconds=settings.held_open_seconds,
                 buzzer_fitted=self._buzzer is not None,
             )
-            # Hooks and the first reading of the contact under one lock, so no edge is lost
-            # between them and none is taken for a forced door before the state exists.
-            with self._lock:
-                if self._contact is not None:
-                    self._contact.when_activated = lambda: self._door_moved(False)
-                    self._contact.when_deactivated = lambda: self._door_moved(True)
-                if self._exit is not None:
-                    self._exit.when_activated = self._exit_pressed
-                self._commit(door_state.start(self._clock(), self._door_open_now(), self._timings))
-            self._thread = threading.Thread(target=self._run, name="door-controller", daemon=True)
-            self._thread.start()
-            atexit.register(_close_at_exit, weakref.ref(self))
+            self._start()
         except BaseException:
             self.close()
             raise
+        self._log_ready(settings)
+
+    def _open_devices(self, settings: Any) -> None:
+        """Open every configured device with its output off: the relay de-energised."""
+        self._relay = self._open(
+            "relay_pin",
+            lambda pin: OutputDevice(
+                pin,
+                active_high=settings.relay_active_high,
+                initial_value=False,
+                pin_factory=self._factory,
+            ),
+        )
+        self._contact = self._open_optional(
+            "door_contact_pin",
+            lambda pin: DigitalInputDevice(pin, pull_up=True, pin_factory=self._factory),
+        )
+        self._exit = self._open_optional(
+            "exit_button_pin",
+            lambda pin: DigitalInputDevice(
+                pin, pull_up=True, bounce_time=0.05, pin_factory=self._factory
+            ),
+        )
+        self._led = self._open_optional("led_pin", lambda pin: LED(pin, pin_factory=self._factory))
+        self._buzzer = self._open_optional(
+            "buzzer_pin", lambda pin: Buzzer(pin, pin_factory=self._factory)
+        )
+
+    def _start(self) -> None:
+        """Hook the inputs, arm the lock from the first reading and start the driver thread."""
+        # Hooks and the first reading of the contact under one lock, so no edge is lost
+        # between them and none is taken for a forced door before the state exists.
+        with self._lock:
+            if self._contact is not None:
+                self._contact.when_activated = lambda: self._door_moved(False)
+                self._contact.when_deactivated = lambda: self._door_moved(True)
+            if self._exit is not None:
+                self._exit.when_activated = self._exit_pressed
+            self._commit(door_state.start(self._clock(), self._door_open_now(), self._timings))
+        self._thread = threading.Thread(target=self._run, name="door-controller", daemon=True)
+        self._thread.start()
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    def _log_ready(self, settings: Any) -> None:
         self._log.info(
             "door controller ready: lock={} relay={} ({}), contact={}, exit={}, led={}, "
             "buzzer={}{}",

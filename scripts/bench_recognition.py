@@ -39,18 +39,18 @@ from PIL import Image
 from appliance import store, thresholds
 from appliance.enroll import enrol, load_photo
 from appliance.faces import MODEL_NAME, FaceEngine
+from appliance.image_files import is_image_file
 from appliance.match import Gallery, Match, background_cohort
 from appliance.settings import load_settings
 from appliance.vote import vote
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".gif", ".tif", ".tiff"}
 CACHE = Path.home() / ".cache" / "facegate" / "bench_recognition"
 
 
 def identities(root: Path) -> dict[str, list[Path]]:
     out = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES or not f.suffix)
+        files = sorted(f for f in d.iterdir() if is_image_file(f) or not f.suffix)
         files = [f for f in files if f.is_file()]
         if files:
             out[d.name] = files

@@ -166,57 +166,80 @@ def record_people_outcome(
             if sent_v is None:
                 continue
             counts["accepted"] += 1
-            central = item.get("central_version")
-            if sent_v["deleted"]:
-                db.execute(
-                    "DELETE FROM persons WHERE id = ? AND deleted = 1 AND updated_at = ?",
-                    [pid, sent_v["updated_at"]],
-                )
-                continue
-            cur = db.execute(
-                "UPDATE persons SET dirty = 0, central_version = ?, sync_refused_at = NULL "
-                "WHERE id = ? AND updated_at = ?",
-                [central, pid, sent_v["updated_at"]],
-            )
-            if cur.rowcount == 0:  # edited meanwhile: keep it dirty, on top of the new version
-                db.execute("UPDATE persons SET central_version = ? WHERE id = ?", [central, pid])
-            if sent_v["faces"]:
-                marks = ",".join("?" * len(sent_v["faces"]))
-                db.execute(
-                    f"UPDATE faces SET dirty = 0 WHERE person_id = ? AND id IN ({marks})",
-                    [pid, *sent_v["faces"]],
-                )
+            _confirm_pushed(db, pid, sent_v, item.get("central_version"))
         for item in reply.get("conflicts") or []:
-            pid = str(item.get("id"))
             counts["conflicts"] += 1
-            # The centre wins: drop the local change; the next pull brings the central copy.
-            db.execute("UPDATE persons SET dirty = 0 WHERE id = ?", [pid])
-            db.execute("UPDATE faces SET dirty = 0 WHERE person_id = ?", [pid])
-            audit(
-                db,
-                "sync",
-                "sync_conflict",
-                pid,
-                {
-                    "rule": "central wins",
-                    "central_version": item.get("central_version"),
-                    "local_base_version": (versions.get(pid) or {}).get("base_version"),
-                },
-            )
-            logger.warning("person {} changed here and centrally: the central copy wins", pid)
+            _drop_conflicting(db, str(item.get("id")), item, versions)
         for item in reply.get("rejected") or []:
-            pid = str(item.get("id"))
             counts["refused"] += 1
-            sent_v = versions.get(pid) or {}
-            db.execute("UPDATE persons SET sync_refused_at = updated_at WHERE id = ?", [pid])
-            payload = next((p for p in sent if p["id"] == pid), None)
-            if payload:
-                payload = {**payload, "faces": [f["id"] for f in payload["faces"]]}
-            quarantine(db, "push", "person", pid, str(item.get("error")), payload)
-            logger.bind(person=pid, version=sent_v.get("updated_at")).error(
-                "the centre refused person {}: {}", pid, item.get("error")
-            )
+            _quarantine_refused(db, str(item.get("id")), item, sent, versions)
     return counts
+
+
+def _confirm_pushed(
+    db: sqlite_utils.Database, pid: str, sent_v: dict[str, Any], central: Any
+) -> None:
+    """The centre took this person: clean, unless it was edited again while the push flew."""
+    if sent_v["deleted"]:
+        db.execute(
+            "DELETE FROM persons WHERE id = ? AND deleted = 1 AND updated_at = ?",
+            [pid, sent_v["updated_at"]],
+        )
+        return
+    cur = db.execute(
+        "UPDATE persons SET dirty = 0, central_version = ?, sync_refused_at = NULL "
+        "WHERE id = ? AND updated_at = ?",
+        [central, pid, sent_v["updated_at"]],
+    )
+    if cur.rowcount == 0:  # edited meanwhile: keep it dirty, on top of the new version
+        db.execute("UPDATE persons SET central_version = ? WHERE id = ?", [central, pid])
+    if sent_v["faces"]:
+        marks = ",".join("?" * len(sent_v["faces"]))
+        db.execute(
+            f"UPDATE faces SET dirty = 0 WHERE person_id = ? AND id IN ({marks})",
+            [pid, *sent_v["faces"]],
+        )
+
+
+def _drop_conflicting(
+    db: sqlite_utils.Database,
+    pid: str,
+    item: dict[str, Any],
+    versions: dict[str, dict[str, Any]],
+) -> None:
+    # The centre wins: drop the local change; the next pull brings the central copy.
+    db.execute("UPDATE persons SET dirty = 0 WHERE id = ?", [pid])
+    db.execute("UPDATE faces SET dirty = 0 WHERE person_id = ?", [pid])
+    audit(
+        db,
+        "sync",
+        "sync_conflict",
+        pid,
+        {
+            "rule": "central wins",
+            "central_version": item.get("central_version"),
+            "local_base_version": (versions.get(pid) or {}).get("base_version"),
+        },
+    )
+    logger.warning("person {} changed here and centrally: the central copy wins", pid)
+
+
+def _quarantine_refused(
+    db: sqlite_utils.Database,
+    pid: str,
+    item: dict[str, Any],
+    sent: list[dict[str, Any]],
+    versions: dict[str, dict[str, Any]],
+) -> None:
+    sent_v = versions.get(pid) or {}
+    db.execute("UPDATE persons SET sync_refused_at = updated_at WHERE id = ?", [pid])
+    payload = next((p for p in sent if p["id"] == pid), None)
+    if payload:
+        payload = {**payload, "faces": [f["id"] for f in payload["faces"]]}
+    quarantine(db, "push", "person", pid, str(item.get("error")), payload)
+    logger.bind(person=pid, version=sent_v.get("updated_at")).error(
+        "the centre refused person {}: {}", pid, item.get("error")
+    )
 
 
 # --- pulled pages ---------------------------------------------------------------------------
@@ -331,23 +354,34 @@ def _apply_person(
         return
     if p.schedule_id:
         _ensure_schedule(db, p.schedule_id)
-    if p.external_id:
-        clash = db.execute(
-            "SELECT id FROM persons WHERE external_id = ? AND id <> ?", [p.external_id, p.id]
-        ).fetchone()
-        if clash:  # the centre wins the external id too; the local holder loses it (logged)
-            db.execute(
-                "UPDATE persons SET external_id = NULL, dirty = 1, updated_at = ? WHERE id = ?",
-                [to_iso(utc_now()), clash[0]],
-            )
-            audit(
-                db,
-                "sync",
-                "sync_conflict",
-                clash[0],
-                {"rule": "central wins", "external_id": p.external_id, "central_person": p.id},
-            )
-            stats.conflicts += 1
+    if p.external_id and _take_external_id(db, p):
+        stats.conflicts += 1
+    _upsert_person(db, p, change_no)
+    stats.applied += 1
+
+
+def _take_external_id(db: sqlite_utils.Database, p: plan.CentralPerson) -> bool:
+    """The centre wins the external id too: a local holder loses it (audited). Whether one did."""
+    clash = db.execute(
+        "SELECT id FROM persons WHERE external_id = ? AND id <> ?", [p.external_id, p.id]
+    ).fetchone()
+    if not clash:
+        return False
+    db.execute(
+        "UPDATE persons SET external_id = NULL, dirty = 1, updated_at = ? WHERE id = ?",
+        [to_iso(utc_now()), clash[0]],
+    )
+    audit(
+        db,
+        "sync",
+        "sync_conflict",
+        clash[0],
+        {"rule": "central wins", "external_id": p.external_id, "central_person": p.id},
+    )
+    return True
+
+
+def _upsert_person(db: sqlite_utils.Database, p: plan.CentralPerson, change_no: int) -> None:
     now = to_iso(utc_now())
     db.execute(
         "INSERT INTO persons (id, name, external_id, active, valid_from, valid_until, "
@@ -372,7 +406,6 @@ def _apply_person(
             change_no,
         ],
     )
-    stats.applied += 1
 
 
 def _apply_face(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
 from loguru import logger
 from postgrest.exceptions import APIError
@@ -56,33 +57,8 @@ def provision_door(
             service_key,
             ClientOptions(httpx_client=http, auto_refresh_token=False, persist_session=False),
         )
-        try:
-            user = admin.auth.admin.create_user(
-                {
-                    "email": email,
-                    "password": password,
-                    "email_confirm": True,
-                    "app_metadata": {"facegate_site": site, "facegate_door": door},
-                }
-            ).user
-        except AuthError as exc:
-            raise ProvisionError(f"could not create the Auth user {email}: {exc}") from exc
-        try:
-            ids = (
-                admin.rpc(
-                    "provision_device", {"site_name": site, "door_name": door, "user_id": user.id}
-                )
-                .execute()
-                .data
-            )
-        except APIError as exc:
-            try:  # leave no orphan user behind
-                admin.auth.admin.delete_user(user.id)
-            except AuthError as cleanup:
-                logger.warning("could not remove the Auth user {}: {}", user.id, cleanup)
-            raise ProvisionError(
-                f"could not register door {door!r} at site {site!r}: {exc.message or exc}"
-            ) from exc
+        user = _create_user(admin, email, password, site, door)
+        ids = _register_device(admin, user.id, site, door)
     finally:
         http.close()
     logger.info("provisioned door {} at site {} (device {})", door, site, ids.get("device_id"))
@@ -93,3 +69,38 @@ def provision_door(
         "FACEGATE_DEVICE_PASSWORD": password,
         "FACEGATE_DOOR_NAME": door,
     }
+
+
+def _create_user(admin: Any, email: str, password: str, site: str, door: str) -> Any:
+    """The door's Auth user, its site and door in its app metadata."""
+    try:
+        return admin.auth.admin.create_user(
+            {
+                "email": email,
+                "password": password,
+                "email_confirm": True,
+                "app_metadata": {"facegate_site": site, "facegate_door": door},
+            }
+        ).user
+    except AuthError as exc:
+        raise ProvisionError(f"could not create the Auth user {email}: {exc}") from exc
+
+
+def _register_device(admin: Any, user_id: str, site: str, door: str) -> dict[str, Any]:
+    """The site (if new) and the device row; on failure the Auth user is removed again."""
+    try:
+        return (
+            admin.rpc(
+                "provision_device", {"site_name": site, "door_name": door, "user_id": user_id}
+            )
+            .execute()
+            .data
+        )
+    except APIError as exc:
+        try:  # leave no orphan user behind
+            admin.auth.admin.delete_user(user_id)
+        except AuthError as cleanup:
+            logger.warning("could not remove the Auth user {}: {}", user_id, cleanup)
+        raise ProvisionError(
+            f"could not register door {door!r} at site {site!r}: {exc.message or exc}"
+        ) from exc

@@ -65,8 +65,8 @@ def _csv_rows(filters: dict[str, Any]) -> Iterator[str]:
 
 
 def _csv_response(filters: dict[str, Any]) -> Response:
-    # pages are read newest first by offset: events written during the export would shift them,
-    # so the export ends where it started
+    # the export reads keyset pages (a before= cursor) newest first, so new events cannot shift
+    # them; the until bound makes it a snapshot of the log as it was when the export was asked for
     filters = {**filters, "until": filters["until"] or store.to_iso(store.utc_now())}
     return Response(
         stream_with_context(_csv_rows(filters)),

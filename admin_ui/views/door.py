@@ -103,6 +103,19 @@ def door_state(client: AdminApi) -> None:
         return
     app = status.get("appliance") or {}
     online = ui.kiosk_running(status)
+    _appliance_banner(status, app, online)
+    _door_metrics(app, online)
+    if app.get("fault"):
+        st.error(f"Door hardware fault: {app['fault']}")
+    if app.get("event_write_error"):
+        st.error(f"The entry log cannot be written: {app['event_write_error']}")
+    last = app.get("last_decision")
+    if last:
+        st.caption(f"Last decision: {_decision_text(last)} at {ui.local_time(last.get('ts'))}")
+
+
+def _appliance_banner(status: dict, app: dict, online: bool) -> None:
+    """Running (with its warnings), offline since when, or not reported yet."""
     if online:
         st.success(
             f"Appliance running · status {status.get('status_age_s', 0):.0f} s old",
@@ -116,6 +129,10 @@ def door_state(client: AdminApi) -> None:
         )
     else:
         st.warning("The appliance has not reported yet.", icon=":material/help:")
+
+
+def _door_metrics(app: dict, online: bool) -> None:
+    """Lock, door, camera and gallery; a stopped kiosk's lock and door show as unknown."""
     # a stopped kiosk's last row says nothing true about the lock or the door now
     locked = app.get("locked") if online else None
     st.metric(
@@ -162,13 +179,6 @@ def door_state(client: AdminApi) -> None:
         delta_arrow="off",
         border=True,
     )
-    if app.get("fault"):
-        st.error(f"Door hardware fault: {app['fault']}")
-    if app.get("event_write_error"):
-        st.error(f"The entry log cannot be written: {app['event_write_error']}")
-    last = app.get("last_decision")
-    if last:
-        st.caption(f"Last decision: {_decision_text(last)} at {ui.local_time(last.get('ts'))}")
 
 
 def _decision_text(d: dict) -> str:

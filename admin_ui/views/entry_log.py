@@ -89,77 +89,82 @@ def charts(df: pd.DataFrame, first: date, last: date) -> None:
     totals = stats.outcome_totals(df)
     hour, day, split = st.tabs(["By hour of day", "By day", "Grants vs denials"])
     with hour:
-        data = stats.per_hour(df)
-        st.altair_chart(
-            alt.Chart(data)
-            .mark_bar()
-            .encode(
-                x=alt.X("hour:O", title="Hour of day", axis=alt.Axis(labelAngle=0)),
-                y=alt.Y(
-                    "entries:Q",
-                    title="Entries",
-                    stack=True,
-                    axis=alt.Axis(tickMinStep=1, format="d"),
-                ),
-                color=alt.Color("outcome:N", scale=COLOURS, title=None),
-                tooltip=["hour", "outcome", "entries"],
-            )
-            .properties(height=260),
-            width="stretch",
-        )
+        _by_hour(df)
     with day:
-        data = stats.per_day(df, first, last)
-        st.altair_chart(
-            alt.Chart(data)
-            .mark_bar()
-            .encode(
-                x=alt.X(
-                    "yearmonthdate(day):O",
-                    title="Day",
-                    axis=alt.Axis(format="%a %d %b", labelAngle=0),
-                ),
-                y=alt.Y(
-                    "entries:Q",
-                    title="Entries",
-                    stack=True,
-                    axis=alt.Axis(tickMinStep=1, format="d"),
-                ),
-                color=alt.Color("outcome:N", scale=COLOURS, title=None),
-                tooltip=[alt.Tooltip("day:T", format="%a %Y-%m-%d"), "outcome", "entries"],
-            )
-            .properties(height=260),
-            width="stretch",
-        )
+        _by_day(df, first, last)
     with split:
-        left, right = st.columns(2)
-        pie = pd.DataFrame({"outcome": list(totals), "entries": list(totals.values())})
-        left.altair_chart(
-            alt.Chart(pie)
-            .mark_arc(innerRadius=60)
-            .encode(
-                theta="entries:Q",
-                color=alt.Color("outcome:N", scale=COLOURS, title=None),
-                tooltip=["outcome", "entries"],
-            )
-            .properties(height=260),
-            width="stretch",
+        _grants_vs_denials(df, totals)
+
+
+def _entries_axis() -> alt.Y:
+    """Whole entries, stacked by outcome."""
+    return alt.Y("entries:Q", title="Entries", stack=True, axis=alt.Axis(tickMinStep=1, format="d"))
+
+
+def _by_hour(df: pd.DataFrame) -> None:
+    st.altair_chart(
+        alt.Chart(stats.per_hour(df))
+        .mark_bar()
+        .encode(
+            x=alt.X("hour:O", title="Hour of day", axis=alt.Axis(labelAngle=0)),
+            y=_entries_axis(),
+            color=alt.Color("outcome:N", scale=COLOURS, title=None),
+            tooltip=["hour", "outcome", "entries"],
         )
-        reasons = stats.denial_reasons(df)
-        if reasons.empty:
-            right.caption("No denials in this period.")
-        else:
-            reasons["reason"] = reasons["reason"].map(ui.reason_label)
-            right.altair_chart(
-                alt.Chart(reasons)
-                .mark_bar(color="#d9534f")
-                .encode(
-                    y=alt.Y("reason:N", sort="-x", title="Why denied"),
-                    x=alt.X("denials:Q", title="Denials", axis=alt.Axis(tickMinStep=1, format="d")),
-                    tooltip=["reason", "denials"],
-                )
-                .properties(height=260),
-                width="stretch",
-            )
+        .properties(height=260),
+        width="stretch",
+    )
+
+
+def _by_day(df: pd.DataFrame, first: date, last: date) -> None:
+    st.altair_chart(
+        alt.Chart(stats.per_day(df, first, last))
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "yearmonthdate(day):O",
+                title="Day",
+                axis=alt.Axis(format="%a %d %b", labelAngle=0),
+            ),
+            y=_entries_axis(),
+            color=alt.Color("outcome:N", scale=COLOURS, title=None),
+            tooltip=[alt.Tooltip("day:T", format="%a %Y-%m-%d"), "outcome", "entries"],
+        )
+        .properties(height=260),
+        width="stretch",
+    )
+
+
+def _grants_vs_denials(df: pd.DataFrame, totals: dict[str, int]) -> None:
+    left, right = st.columns(2)
+    pie = pd.DataFrame({"outcome": list(totals), "entries": list(totals.values())})
+    left.altair_chart(
+        alt.Chart(pie)
+        .mark_arc(innerRadius=60)
+        .encode(
+            theta="entries:Q",
+            color=alt.Color("outcome:N", scale=COLOURS, title=None),
+            tooltip=["outcome", "entries"],
+        )
+        .properties(height=260),
+        width="stretch",
+    )
+    reasons = stats.denial_reasons(df)
+    if reasons.empty:
+        right.caption("No denials in this period.")
+        return
+    reasons["reason"] = reasons["reason"].map(ui.reason_label)
+    right.altair_chart(
+        alt.Chart(reasons)
+        .mark_bar(color="#d9534f")
+        .encode(
+            y=alt.Y("reason:N", sort="-x", title="Why denied"),
+            x=alt.X("denials:Q", title="Denials", axis=alt.Axis(tickMinStep=1, format="d")),
+            tooltip=["reason", "denials"],
+        )
+        .properties(height=260),
+        width="stretch",
+    )
 
 
 #: Snapshots kept in the session as thumbnails (they never change once written).
@@ -199,7 +204,19 @@ def table(f: dict) -> None:
     if not page.items and offset == 0:
         st.info("No entries match these filters.")
         return
-    thumbs = _thumbnails(client, page.items)
+    _events_table(page.items, _thumbnails(client, page.items))
+    prev, info, nxt = st.columns([1, 3, 1], vertical_alignment="center")
+    if prev.button("← Newer", disabled=offset == 0, key="log_prev"):
+        st.session_state["log_offset"] = max(0, offset - ROWS_PER_PAGE)
+        st.rerun()
+    info.caption(f"Entries {offset + 1}–{offset + len(page.items)}")
+    if nxt.button("Older →", disabled=page.next_offset is None, key="log_next"):
+        st.session_state["log_offset"] = page.next_offset
+        st.rerun()
+    _snapshots(client, page.items)
+
+
+def _events_table(events: list[dict], thumbs: dict[str, str]) -> None:
     rows = pd.DataFrame(
         [
             {
@@ -211,7 +228,7 @@ def table(f: dict) -> None:
                 "Door": e.get("door"),
                 "Snapshot": thumbs.get(e["id"]),
             }
-            for e in page.items
+            for e in events
         ]
     )
     st.dataframe(
@@ -228,30 +245,27 @@ def table(f: dict) -> None:
             ),
         },
     )
-    prev, info, nxt = st.columns([1, 3, 1], vertical_alignment="center")
-    if prev.button("← Newer", disabled=offset == 0, key="log_prev"):
-        st.session_state["log_offset"] = max(0, offset - ROWS_PER_PAGE)
-        st.rerun()
-    info.caption(f"Entries {offset + 1}–{offset + len(page.items)}")
-    if nxt.button("Older →", disabled=page.next_offset is None, key="log_next"):
-        st.session_state["log_offset"] = page.next_offset
-        st.rerun()
-    with_snapshot = [e for e in page.items if e.get("has_snapshot")]
-    if with_snapshot:
-        with st.expander(
-            f"Snapshots ({len(with_snapshot)} on this page)", icon=":material/photo_camera:"
-        ):
-            labels = {
-                e["id"]: f"{ui.local_time(e['ts'])} · {ui.kind_label(e['kind'])} · "
-                f"{e.get('person_name') or 'unknown'}"
-                for e in with_snapshot
-            }
-            pick = st.selectbox("Entry", list(labels), format_func=labels.get, key="log_snap")
-            image = ui.fetch(client.snapshot, pick)
-            if image:
-                st.image(image, width=320, caption=labels[pick])
-            else:
-                st.caption("This snapshot is no longer stored.")
+
+
+def _snapshots(client, events: list[dict]) -> None:
+    """The snapshots of this page's entries, one at a time, bigger than in the table."""
+    with_snapshot = [e for e in events if e.get("has_snapshot")]
+    if not with_snapshot:
+        return
+    with st.expander(
+        f"Snapshots ({len(with_snapshot)} on this page)", icon=":material/photo_camera:"
+    ):
+        labels = {
+            e["id"]: f"{ui.local_time(e['ts'])} · {ui.kind_label(e['kind'])} · "
+            f"{e.get('person_name') or 'unknown'}"
+            for e in with_snapshot
+        }
+        pick = st.selectbox("Entry", list(labels), format_func=labels.get, key="log_snap")
+        image = ui.fetch(client.snapshot, pick)
+        if image:
+            st.image(image, width=320, caption=labels[pick])
+        else:
+            st.caption("This snapshot is no longer stored.")
 
 
 def page() -> None:

@@ -11,10 +11,10 @@ import streamlit as st
 
 from admin_ui import bulk, ui
 from admin_ui.client import AdminApi, ApiRefused, ApiUnavailable, EnrolOutcome
-from admin_ui.enrolment import DUPLICATE, enrol_photos, keep_new_person
+from admin_ui.enrolment import DUPLICATE, PHOTO_SUFFIXES, enrol_photos, keep_new_person
 
 PAGE_SIZES = (25, 50, 100)
-PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
+PHOTO_TYPES = [s.removeprefix(".") for s in PHOTO_SUFFIXES]
 NO_SCHEDULE = "Any time (no schedule)"
 
 
@@ -479,7 +479,28 @@ def page() -> None:
     st.title(":material/group: People")
     _show_flash("people")
     schedules = ui.fetch(client.schedules)
-    names = {s["id"]: s["name"] for s in schedules}
+    search, active, size = _filters()
+    offset = st.session_state.get("people_offset", 0)
+    result = ui.fetch(
+        client.people, search=search.strip() or None, active=active, limit=size, offset=offset
+    )
+    if ui.is_admin():
+        add_person(client, schedules)
+        bulk_enrol(client)
+    if not result.items:
+        st.info(
+            "No people match."
+            if search or active is not None
+            else "Nobody is enrolled yet." + (" Add a person above." if ui.is_admin() else "")
+        )
+        return
+    _people_table(result.items, {s["id"]: s["name"] for s in schedules})
+    _pager(result.total, size, offset)
+    _pick_person(client, result.items, schedules)
+
+
+def _filters() -> tuple[str, bool | None, int]:
+    """The search box, the active filter and the page size (a change goes back to page 1)."""
     a, b, c = st.columns([3, 2, 1], vertical_alignment="bottom")
     search = a.text_input(
         "Search by name or id",
@@ -495,21 +516,10 @@ def page() -> None:
         on_change=_reset_paging,
     )
     size = c.selectbox("Per page", PAGE_SIZES, key="people_size", on_change=_reset_paging)
-    active = {"Active": True, "Inactive": False}.get(which or "All")
-    offset = st.session_state.get("people_offset", 0)
-    result = ui.fetch(
-        client.people, search=search.strip() or None, active=active, limit=size, offset=offset
-    )
-    if ui.is_admin():
-        add_person(client, schedules)
-        bulk_enrol(client)
-    if not result.items:
-        st.info(
-            "No people match."
-            if search or active is not None
-            else "Nobody is enrolled yet." + (" Add a person above." if ui.is_admin() else "")
-        )
-        return
+    return search, {"Active": True, "Inactive": False}.get(which or "All"), size
+
+
+def _people_table(items: list[dict[str, Any]], schedule_names: dict[str, str]) -> None:
     table = pd.DataFrame(
         [
             {
@@ -518,9 +528,9 @@ def page() -> None:
                 "Active": bool(p.get("active")),
                 "Faces": p.get("face_count") or 0,
                 "Valid": _validity(p),
-                "Schedule": names.get(p.get("schedule_id"), "any time"),
+                "Schedule": schedule_names.get(p.get("schedule_id"), "any time"),
             }
-            for p in result.items
+            for p in items
         ]
     )
     st.dataframe(
@@ -532,21 +542,29 @@ def page() -> None:
             "Faces": st.column_config.NumberColumn(width="small"),
         },
     )
-    pages = max(1, -(-result.total // size))
+
+
+def _pager(total: int, size: int, offset: int) -> None:
+    pages = max(1, -(-total // size))
     current = offset // size + 1
     prev, info, nxt = st.columns([1, 3, 1], vertical_alignment="center")
     if prev.button("← Previous", disabled=current <= 1, key="people_prev"):
         st.session_state["people_offset"] = max(0, offset - size)
         st.rerun()
-    noun = "person" if result.total == 1 else "people"
-    info.caption(f"Page {current} of {pages} · {result.total} {noun}")
+    noun = "person" if total == 1 else "people"
+    info.caption(f"Page {current} of {pages} · {total} {noun}")
     if nxt.button("Next →", disabled=current >= pages, key="people_next"):
         st.session_state["people_offset"] = offset + size
         st.rerun()
 
+
+def _pick_person(
+    client: AdminApi, items: list[dict[str, Any]], schedules: list[dict[str, Any]]
+) -> None:
+    """The person chosen from this page, in the panel below the table."""
     st.subheader("Manage a person" if ui.is_admin() else "Person details")
-    ids = [p["id"] for p in result.items]
-    by_id = {p["id"]: p for p in result.items}
+    ids = [p["id"] for p in items]
+    by_id = {p["id"]: p for p in items}
     picked = st.session_state.get("person_pick")
     pick = st.selectbox(
         "Person",

@@ -68,29 +68,8 @@ def editor(client: AdminApi, schedule: dict[str, Any] | None) -> None:
         key=f"sched_save_{key}",
         icon=":material/save:",
     ):
-        try:
-            windows = schedule_table.rows_to_windows(edited)
-        except ValueError as exc:
-            st.error(f"Not saved: {exc}.")
-            return
-        if not name.strip():
-            st.error("Not saved: the schedule needs a name.")
-            return
-        try:
-            if schedule:
-                saved = client.update_schedule(schedule["id"], name=name.strip(), windows=windows)
-            else:
-                saved = client.create_schedule(name.strip(), windows)
-        except (ApiRefused, ApiUnavailable) as exc:
-            st.error(f"Not saved: {ui.action_error(exc)}")
-            return
-        st.session_state["sched_next"] = saved["id"]
-        st.session_state.pop(f"sched_name_{NEW}", None)
-        st.session_state.pop(f"sched_rows_{NEW}", None)
-        st.session_state["sched_flash"] = f"Saved “{saved['name']}”: " + schedule_table.describe(
-            saved["windows"]
-        )
-        st.rerun()
+        _save(client, schedule, name, edited)
+        return  # not saved (the error is shown): a successful save reruns the page
     if schedule and delete.button(
         "Delete schedule", key=f"sched_del_{key}", icon=":material/delete:"
     ):
@@ -102,6 +81,33 @@ def editor(client: AdminApi, schedule: dict[str, Any] | None) -> None:
         st.session_state["sched_next"] = None
         st.session_state["sched_flash"] = f"Deleted “{schedule['name']}”."
         st.rerun()
+
+
+def _save(client: AdminApi, schedule: dict[str, Any] | None, name: str, edited: list[dict]) -> None:
+    """Save the schedule and rerun the page on it, or show why it was not saved."""
+    try:
+        windows = schedule_table.rows_to_windows(edited)
+    except ValueError as exc:
+        st.error(f"Not saved: {exc}.")
+        return
+    if not name.strip():
+        st.error("Not saved: the schedule needs a name.")
+        return
+    try:
+        if schedule:
+            saved = client.update_schedule(schedule["id"], name=name.strip(), windows=windows)
+        else:
+            saved = client.create_schedule(name.strip(), windows)
+    except (ApiRefused, ApiUnavailable) as exc:
+        st.error(f"Not saved: {ui.action_error(exc)}")
+        return
+    st.session_state["sched_next"] = saved["id"]
+    st.session_state.pop(f"sched_name_{NEW}", None)
+    st.session_state.pop(f"sched_rows_{NEW}", None)
+    st.session_state["sched_flash"] = f"Saved “{saved['name']}”: " + schedule_table.describe(
+        saved["windows"]
+    )
+    st.rerun()
 
 
 def page() -> None:

@@ -124,8 +124,10 @@ def test_the_consoles_enrolment_rules_are_the_doors() -> None:
     from admin_ui import enrolment
     from admin_ui.client import PhotoResult
     from appliance import enroll
+    from appliance.image_files import IMAGE_SUFFIXES
 
     assert enrolment.DUPLICATE == enroll.DUPLICATE
+    assert set(enrolment.PHOTO_SUFFIXES) == IMAGE_SUFFIXES
     ok, dup = PhotoResult("a", True, "", None), PhotoResult("b", False, "", enroll.DUPLICATE)
     bad = PhotoResult("c", False, "no face found", "no_face")
     for results in ([], [ok], [dup], [bad], [ok, bad], [dup, bad], [bad, bad]):
