@@ -168,6 +168,7 @@ class Pipeline:
     def _track(self, rgb: np.ndarray, t: float, report: FrameReport) -> list[tuple[Track, Box]]:
         """Find this frame's faces and follow them: (track, box) pairs of the faces in view."""
         tracks = self.tracker.active()
+        owners: list[int] = []
         full = self.cadence.due(time.monotonic(), tracking=bool(tracks))
         if full:
             # the whole frame, for faces that just came into view (spaced by its cost while
@@ -179,11 +180,14 @@ class Pipeline:
             self.cadence.done(started, time.monotonic())
         elif tracks:
             # only around the faces we already follow: a few ms instead of a full HOG pass
-            boxes = [b for b in (self.engine.detect_near(rgb, tr.box) for tr in tracks) if b]
+            near = [(tr.id, self.engine.detect_near(rgb, tr.box)) for tr in tracks]
+            boxes = [b for _, b in near if b]
+            owners = [tid for tid, b in near if b]
         else:
             boxes = []  # nobody in view: the next full pass is at most detect_every frames away
-        # the tracker's max age stretches with the gaps between the frames it is given
-        pairs, ended = self.tracker.update(boxes, t, create=full)
+        # the tracker's max age stretches with the gaps between the frames it is given; a face
+        # re-found around its own track stays that track however far it moved between frames
+        pairs, ended = self.tracker.update(boxes, t, create=full, owners=owners)
         for tr in ended:
             if self.liveness is not None:
                 self.liveness.forget(tr.id)

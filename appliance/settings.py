@@ -19,8 +19,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: What is notified when FACEGATE_NOTIFY_ON is not set: the alarms, not the everyday decisions.
 DEFAULT_NOTIFY_ON = (
-    "door_forced", "door_held_open", "unknown_streak", "liveness_attack", "camera_down",
-    "disk_low", "sync_failing",
+    "door_forced",
+    "door_held_open",
+    "unknown_streak",
+    "liveness_attack",
+    "camera_down",
+    "disk_low",
+    "sync_failing",
 )
 
 
@@ -96,6 +101,13 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         description="max ratio of the best distance to the mean of the next 5 people (1 = off)",
+    )
+    strong_match_threshold: float = Field(
+        0.40,
+        ge=0,
+        lt=1.5,
+        description="one encoding at most this far (with margin and cohort ratio) is a vote on "
+        "its own; liveness still required (0 = off)",
     )
     votes_needed: int = Field(2, ge=1, description="k: agreeing encodings needed in a track")
     votes_window: int = Field(4, ge=1, description="n: the last n encodings of a track vote")
@@ -175,8 +187,9 @@ class Settings(BaseSettings):
 
     # --- notifications, webhook, MQTT (the notify process) -------------------------------------
     notify_urls: SecretStr | None = Field(
-        None, description="Apprise URLs for people (mailtos://, twilio://, tgram://, ...), "
-        "separated by spaces or commas; unset = no notifications"
+        None,
+        description="Apprise URLs for people (mailtos://, twilio://, tgram://, ...), "
+        "separated by spaces or commas; unset = no notifications",
     )
     notify_on: str = Field(
         ",".join(DEFAULT_NOTIFY_ON),
@@ -273,8 +286,9 @@ class Settings(BaseSettings):
         if value is None:
             return value
         text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        schemes = ("http://", "https://") if info.field_name == "webhook_url" else (
-            "mqtt://", "mqtts://")
+        schemes = (
+            ("http://", "https://") if info.field_name == "webhook_url" else ("mqtt://", "mqtts://")
+        )
         if not text.lower().startswith(schemes):
             raise ValueError(f"must start with {' or '.join(schemes)}")
         return value
