@@ -111,6 +111,8 @@ class Pipeline:
         self.last_grant: dict[str, float] = {}  # person id -> frame time of their last grant
         self.cadence = DetectCadence(settings.detect_every)
         self.encode_pace = Pace()
+        #: this frame's landmarks and crop per track, as given to the liveness check
+        self._observed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.stats = {"frames": 0, "processed": 0, "detections": 0, "encodings": 0}
 
     # --- gallery ---------------------------------------------------------------------------
@@ -231,6 +233,11 @@ class Pipeline:
             tr.state = step.state
             if step.restart_liveness and self.liveness is not None:
                 self.liveness.forget(tr.id)
+                seen = self._observed.get(tr.id)
+                if seen is not None:
+                    # this frame is the face the new identity was encoded from: its landmarks
+                    # are the first evidence for it (a slow CPU gets few such frames)
+                    self.liveness.observe(tr.id, t, *seen)
 
     def _observe_liveness(
         self, rgb: np.ndarray, bgr: np.ndarray, pairs: list[tuple[Track, Box]], t: float
@@ -241,11 +248,14 @@ class Pipeline:
             for tr, box in pairs
             if tr.state.needs_liveness and box_height(box) >= self.s.min_face_px
         ]
+        self._observed = {}
         if need:
             for (tr, box), pts in zip(
                 need, self.engine.landmarks(rgb, [b for _, b in need]), strict=True
             ):
-                self.liveness.observe(tr.id, t, pts, _crop(bgr, box))
+                crop = _crop(bgr, box)
+                self.liveness.observe(tr.id, t, pts, crop)
+                self._observed[tr.id] = (pts, crop)
 
     # --- decisions -------------------------------------------------------------------------
 
