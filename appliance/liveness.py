@@ -121,7 +121,12 @@ class MotionParams:
     #: up to this: the evidence is judged over time, not over a count of frames per second
     max_window_s: float = 1.5
     min_gap_s: float = 0.12  # frame pairs closer than this show too little change
-    min_frames: int = 5  # frames in the window needed before any verdict
+    min_frames: int = 5  # frames in the window needed before any verdict ...
+    #: ... or this many when they span ``slow_span_s``: on a slow CPU frames come 0.2-0.4 s
+    #: apart, and three frames that far apart show more motion than five a frame apart (every
+    #: pair of them must then bend, see :func:`window_score`)
+    min_frames_slow: int = 3
+    slow_span_s: float = 0.5
     live_score: float = 1.4  # median pair residual, in jitter units, to call a face live
     spoof_after_s: float = 1.5  # a rigid track observed this long is called a spoof ...
     spoof_score: float = 1.15  # ... if its residual stayed under this ...
@@ -216,11 +221,12 @@ class MotionLiveness:
         now = track.last_t
         window = self._window([f[0] for f in track.frames], now)
         recent = [p for p in track.pairs if p.t_ref >= now - window]
-        n_frames = len({p.t_ref for p in recent} | {p.t for p in recent})
-        if n_frames < self.p.min_frames:
-            return LivenessVerdict(
-                "unsure", 0.0, f"{n_frames} frames compared, {self.p.min_frames} needed"
-            )
+        times = {p.t_ref for p in recent} | {p.t for p in recent}
+        n_frames = len(times)
+        spread = max(times) - min(times) >= self.p.slow_span_s if times else False
+        needed = self.p.min_frames_slow if spread else self.p.min_frames
+        if n_frames < needed:
+            return LivenessVerdict("unsure", 0.0, f"{n_frames} frames compared, {needed} needed")
         score = window_score(recent)
         if score >= self.p.live_score:
             return LivenessVerdict(

@@ -111,6 +111,8 @@ class Pipeline:
         self.last_grant: dict[str, float] = {}  # person id -> frame time of their last grant
         self.cadence = DetectCadence(settings.detect_every)
         self.encode_pace = Pace()
+        #: this frame's landmarks and crop per track, as given to the liveness check
+        self._observed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.stats = {"frames": 0, "processed": 0, "detections": 0, "encodings": 0}
 
     # --- gallery ---------------------------------------------------------------------------
@@ -168,6 +170,7 @@ class Pipeline:
     def _track(self, rgb: np.ndarray, t: float, report: FrameReport) -> list[tuple[Track, Box]]:
         """Find this frame's faces and follow them: (track, box) pairs of the faces in view."""
         tracks = self.tracker.active()
+        owners: list[int] = []
         full = self.cadence.due(time.monotonic(), tracking=bool(tracks))
         if full:
             # the whole frame, for faces that just came into view (spaced by its cost while
@@ -179,11 +182,14 @@ class Pipeline:
             self.cadence.done(started, time.monotonic())
         elif tracks:
             # only around the faces we already follow: a few ms instead of a full HOG pass
-            boxes = [b for b in (self.engine.detect_near(rgb, tr.box) for tr in tracks) if b]
+            near = [(tr.id, self.engine.detect_near(rgb, tr.box)) for tr in tracks]
+            boxes = [b for _, b in near if b]
+            owners = [tid for tid, b in near if b]
         else:
             boxes = []  # nobody in view: the next full pass is at most detect_every frames away
-        # the tracker's max age stretches with the gaps between the frames it is given
-        pairs, ended = self.tracker.update(boxes, t, create=full)
+        # the tracker's max age stretches with the gaps between the frames it is given; a face
+        # re-found around its own track stays that track however far it moved between frames
+        pairs, ended = self.tracker.update(boxes, t, create=full, owners=owners)
         for tr in ended:
             if self.liveness is not None:
                 self.liveness.forget(tr.id)
@@ -227,6 +233,11 @@ class Pipeline:
             tr.state = step.state
             if step.restart_liveness and self.liveness is not None:
                 self.liveness.forget(tr.id)
+                seen = self._observed.get(tr.id)
+                if seen is not None:
+                    # this frame is the face the new identity was encoded from: its landmarks
+                    # are the first evidence for it (a slow CPU gets few such frames)
+                    self.liveness.observe(tr.id, t, *seen)
 
     def _observe_liveness(
         self, rgb: np.ndarray, bgr: np.ndarray, pairs: list[tuple[Track, Box]], t: float
@@ -237,11 +248,14 @@ class Pipeline:
             for tr, box in pairs
             if tr.state.needs_liveness and box_height(box) >= self.s.min_face_px
         ]
+        self._observed = {}
         if need:
             for (tr, box), pts in zip(
                 need, self.engine.landmarks(rgb, [b for _, b in need]), strict=True
             ):
-                self.liveness.observe(tr.id, t, pts, _crop(bgr, box))
+                crop = _crop(bgr, box)
+                self.liveness.observe(tr.id, t, pts, crop)
+                self._observed[tr.id] = (pts, crop)
 
     # --- decisions -------------------------------------------------------------------------
 

@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         True,
         description="also count 8 shipped faces of people not enrolled among those others",
     )
+    strong_match_threshold: float = Field(
+        0.40,
+        ge=0,
+        lt=1.5,
+        description="one encoding at most this far (with margin and cohort ratio) is a vote on "
+        "its own; liveness still required (0 = off)",
+    )
     votes_needed: int = Field(2, ge=1, description="k: agreeing encodings needed in a track")
     votes_window: int = Field(4, ge=1, description="n: the last n encodings of a track vote")
     cooldown_seconds: float = Field(8.0, ge=0, description="no second grant of a person within")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from appliance.boxes import Box, iou
+from appliance.boxes import Box, box_height, iou
 from appliance.track_decision import TrackState
 
 
@@ -45,12 +45,21 @@ class Tracker:
         self._gap = 0.0  # smoothed time between frames
 
     def update(
-        self, boxes: list[Box], t: float, *, create: bool = True
+        self,
+        boxes: list[Box],
+        t: float,
+        *,
+        create: bool = True,
+        owners: list[int] | None = None,
     ) -> tuple[list[tuple[Track, Box]], list[Track]]:
         """Associate this frame's boxes; return (track, box) pairs and the tracks that ended.
 
         Boxes found only by looking around known tracks (``create=False``) never start a track:
-        two tracks re-finding the same face must not breed a third.
+        two tracks re-finding the same face must not breed a third. ``owners`` (parallel to
+        ``boxes``) names the track each box was searched for. A face that moved too far for IoU
+        between two frames a slow CPU processed 0.3-0.5 s apart stays its track while it is
+        :func:`nearby` (a full pass's box: the nearest track left without one; a box searched
+        for a track: only that track), instead of starting a second track on the same face.
         """
         pairs = sorted(
             (
@@ -66,6 +75,25 @@ class Tracker:
         for score, tid, bi in pairs:
             if score < self.min_iou:
                 break
+            if tid in used_tracks or bi in used_boxes:
+                continue
+            tr = self.tracks[tid]
+            tr.box, tr.last_seen = boxes[bi], t
+            used_tracks.add(tid)
+            used_boxes.add(bi)
+            out.append((tr, boxes[bi]))
+        # then faces that moved too far for IoU between two frames far apart but are still
+        # :func:`nearby`: a box searched for a track (``owners``) only for that track, a box of a
+        # full pass for the nearest track left without a box
+        far = []
+        for bi, box in enumerate(boxes):
+            if bi in used_boxes:
+                continue
+            for tid in [owners[bi]] if owners else list(self.tracks):
+                tr = self.tracks.get(tid)
+                if tr is not None and tid not in used_tracks and nearby(tr.box, box):
+                    far.append((_centre_distance(tr.box, box), tid, bi))
+        for _, tid, bi in sorted(far):
             if tid in used_tracks or bi in used_boxes:
                 continue
             tr = self.tracks[tid]
@@ -90,3 +118,16 @@ class Tracker:
 
     def active(self) -> list[Track]:
         return list(self.tracks.values())
+
+
+def nearby(old: Box, new: Box) -> bool:
+    """The same face re-found after a long gap: its centre moved at most one face height and its
+    size changed by less than half (what detect_near's window around ``old`` can return)."""
+    h_old, h_new = max(1, box_height(old)), max(1, box_height(new))
+    return 2 / 3 <= h_new / h_old <= 1.5 and _centre_distance(old, new) <= h_old
+
+
+def _centre_distance(a: Box, b: Box) -> float:
+    dy = (a[0] + a[2] - b[0] - b[2]) / 2
+    dx = (a[1] + a[3] - b[1] - b[3]) / 2
+    return (dy * dy + dx * dx) ** 0.5

@@ -10,7 +10,9 @@ Rules:
 - Vote: a track decides on a person when ``votes_needed`` of its last ``votes_window``
   encodings name them, each under the threshold with ``match_margin`` to the runner-up
   (appliance/vote.py). An agreed vote stands while the face in view stays that person, even if
-  later frames of it are poorer.
+  later frames of it are poorer. One encoding decides alone when it is a strong match
+  (``strong_threshold``, with the margin and the matcher's cohort ratio, nobody else named in
+  the window): liveness is still required.
 - Identity following: when an encoding names someone else (another person, or clearly nobody the
   track was: not a blurred or turned frame of them, see :data:`SAME_FACE_SLACK`), the track's
   evidence starts over: the vote, its time, and the liveness window (``restart_liveness``); a
@@ -68,6 +70,8 @@ class Rules:
     tz: ZoneInfo
     #: an agreed vote whose liveness stays "unsure" this long (s) is denied
     liveness_timeout_s: float
+    #: one encoding this close (with the margin) is a vote on its own; 0: off (appliance/vote.py)
+    strong_threshold: float = 0.0
 
     @classmethod
     def from_settings(cls, s: Any, *, liveness_timeout_s: float) -> Rules:
@@ -79,6 +83,7 @@ class Rules:
             s.cooldown_seconds,
             s.tz,
             liveness_timeout_s,
+            s.strong_match_threshold,
         )
 
 
@@ -196,6 +201,7 @@ def decide(state: TrackState, ctx: Context, liveness: Liveness | None, rules: Ru
         needed=rules.votes_needed,
         window=rules.votes_window,
         margin=rules.match_margin,
+        strong=rules.strong_threshold,
     )
     if result.person_id is not None:
         state = replace(state, voted=result)

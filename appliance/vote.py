@@ -3,6 +3,13 @@
 One encoding can match the wrong person (a blurred frame, a turned head); requiring ``k`` of the
 last ``n`` encodings to name the same person, each under the threshold and with a margin to the
 runner-up, is what keeps a door from opening for a look-alike.
+
+One exception (``strong``): a single encoding much closer than the threshold, with the margin
+(and the cohort ratio the matcher checked), and no confident match for anyone else in the window,
+decides alone. Such a match is rare for a look-alike (scripts/bench_recognition.py ``--strong``
+measures single photos accepted at that distance); it lets a slow CPU, which gets one encoding
+of a face in the time a fast one gets four, decide on the first good frame. Liveness is still
+required after the vote (appliance/track_decision.py).
 """
 
 from __future__ import annotations
@@ -22,11 +29,15 @@ class VoteResult:
     unknown_votes: int  # encodings that matched nobody with a margin
 
 
-def vote(recent: Sequence[Match], *, needed: int, window: int, margin: float) -> VoteResult:
+def vote(
+    recent: Sequence[Match], *, needed: int, window: int, margin: float, strong: float = 0.0
+) -> VoteResult:
     """Decide on the last ``window`` matches: ``needed`` of them must agree on one person.
 
     A match only counts for a person when it is under the threshold (``person_id`` set) and its
-    margin to the second-best person is at least ``margin``.
+    margin to the second-best person is at least ``margin``. With ``strong`` > 0, one counted
+    match at a distance of at most ``strong`` is enough when every counted match in the window
+    names that person (0: off).
     """
     last = list(recent)[-window:]
     good = [m for m in last if m.person_id is not None and m.margin >= margin]
@@ -37,6 +48,8 @@ def vote(recent: Sequence[Match], *, needed: int, window: int, margin: float) ->
     person, n = counts.most_common(1)[0]
     best = min(m.distance for m in good if m.person_id == person)
     if n >= needed and n > len(good) - n:  # a clear majority among the confident matches
+        return VoteResult(person, n, best, unknown)
+    if strong > 0.0 and best <= strong and n == len(good):  # one strong match, nobody else
         return VoteResult(person, n, best, unknown)
     return VoteResult(None, n, best, unknown)
 

@@ -315,9 +315,12 @@ def run_one(loop: str, budget: float, clip: Path, data: Path, known: Path) -> di
                 cpu_at_play = cpu_seconds(proc.pid)
             elif "deciding" in line and "deciding" not in times:
                 times["deciding"] = t
-            elif "access_granted" in line:
-                who = TARGET if TARGET in line else line.split("access_granted", 1)[1].split()[0]
-                grants.append((t, who))
+            elif "access granted to " in line:
+                # the kiosk's door line names the person ("access granted to NAME (uuid)"); its
+                # event line ("access_granted track=.. person_id=uuid") has only the uuid
+                grants.append((t, line.split("access granted to ", 1)[1].split()[0]))
+            elif loop == "reference" and "| access_granted " in line:
+                grants.append((t, line.split("| access_granted ", 1)[1].split()[0]))
             elif "stopped" in line and "frames" in line:
                 counts = line.split("stopped:", 1)[1].strip() if "stopped:" in line else ""
         _, status, usage = os.wait4(proc.pid, 0)

@@ -12,6 +12,9 @@ enrolment (``appliance.enroll.enrol``, look-alike refusal included) with their f
 - sequences: consecutive photos of one person fed, 4 at a time, to the door's vote (2 of 4, with
   the margin) as the frames of an approach: doors opened for the right person, the wrong one, or
   for a stranger;
+- the strong single vote (``--strong``, settings' ``strong_match_threshold`` by default): a
+  single photo accepted on its own at that stricter distance (with the margin and cohort ratio),
+  since the door grants a live face on one such encoding; and the approach replayed with it;
 - per group when the set has a ``groups.csv`` (identity,group), and per photo condition when
   the file names are conditions shared by the identities (Yale: leftlight, glasses, ...).
 
@@ -128,6 +131,7 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         settings.match_background_cohort if args.background is None else args.background == "on"
     )
     bg = background_cohort(use_bg)
+    strong = args.strong if args.strong is not None else settings.strong_match_threshold
     update = {"match_threshold": threshold, "match_margin": margin}
     if args.min_sharpness is not None:  # upscaled academic photos are soft
         update["min_sharpness"] = args.min_sharpness
@@ -231,6 +235,12 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         strategies[f"per-person x{factor}"] = thresholds.evaluate(
             gen, truth, strg, vec, margin, threshold
         )
+    # the strong single vote: one photo decides alone at the stricter distance (margin, cohort)
+    strong_name = f"strong single vote <= {strong} (cohort {ratio})"
+    if strong > 0:
+        strategies[strong_name] = thresholds.evaluate(
+            gen, truth, strg, strong, margin, strong, also=cohort_ok
+        )
     # cohort normalisation: the other enrolled people are the cohort (single photos only)
     for r_try in args.cohort:
         strategies[f"cohort ratio {r_try}"] = thresholds.evaluate(
@@ -245,7 +255,11 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
 
     # the door's decision over an approach: windows of 4 consecutive photos through the vote
     def door(
-        files: list[Path], thr: np.ndarray | float, max_ratio: float, with_bg: bool
+        files: list[Path],
+        thr: np.ndarray | float,
+        max_ratio: float,
+        with_bg: bool,
+        strong: float = 0.0,
     ) -> list[str | None]:
         m, kept = matrix(files)
         if not len(kept):
@@ -263,14 +277,14 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         out = []
         for start in range(0, max(1, len(matches) - 3)):
             window = matches[start : start + 4]
-            res = vote(window, needed=2, window=4, margin=margin)
+            res = vote(window, needed=2, window=4, margin=margin, strong=strong)
             out.append(res.person_id)
         return out
 
-    def sequences(thr, max_ratio: float = 1.0, with_bg: bool = True) -> dict:
+    def sequences(thr, max_ratio: float = 1.0, with_bg: bool = True, strong: float = 0.0) -> dict:
         s = {"genuine": 0, "granted_right": 0, "granted_wrong": 0, "strangers": 0, "stranger_in": 0}
         for n in names:
-            for who in door(probe_files[n], thr, max_ratio, with_bg):
+            for who in door(probe_files[n], thr, max_ratio, with_bg, strong):
                 if n in index:
                     s["genuine"] += 1
                     s["granted_right"] += who == n
@@ -285,6 +299,8 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         f"cohort {ratio}, no background": sequences(threshold, ratio, with_bg=False),
         "threshold only": sequences(threshold),
     }
+    if strong > 0:
+        seq[strong_name] = sequences(threshold, ratio, strong=strong)
     for factor, vec in pp_thresholds.items():
         seq[f"per-person x{factor}"] = sequences(vec)
     for r_try in args.cohort:
@@ -351,6 +367,7 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         "margin": margin,
         "cohort_ratio": ratio,
         "background_cohort": int(bg.shape[0]) if bg is not None else 0,
+        "strong_threshold": strong,
         "lookalike_refusals": lookalike_refusals,
         "other_refusals": other_refusals,
         "operating_point": op.as_dict(),
@@ -397,6 +414,9 @@ def main() -> None:
     )
     ap.add_argument(
         "--cohort", type=float, nargs="*", default=[], help="more cohort ratio limits to try"
+    )
+    ap.add_argument(
+        "--strong", type=float, help="strong single-vote distance (settings' default; 0 = off)"
     )
     ap.add_argument("--name", default="bench_recognition", help="results file name")
     args = ap.parse_args()

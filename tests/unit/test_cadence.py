@@ -3,6 +3,7 @@ survive gaps."""
 
 from __future__ import annotations
 
+from appliance.boxes import iou
 from appliance.cadence import DetectCadence, encode_due
 from appliance.track import Tracker
 
@@ -63,6 +64,42 @@ def test_a_track_survives_the_gaps_of_a_slow_cpu_but_not_a_face_gone_for_good():
             ended_at = t
             break
     assert ended_at is not None and ended_at <= 7.2
+
+
+def test_a_face_re_found_around_its_track_after_a_long_gap_stays_that_track():
+    # frames 0.4 s apart: the face moved most of its width, too far for IoU (boxes measured on the
+    # fixture clip: IoU 0.28), by a full pass or by the search around its own track
+    old, moved, back = (76, 235, 166, 145), (90, 280, 184, 186), (76, 235, 166, 145)
+    assert iou(old, moved) < 0.3
+    tracker = Tracker()
+    (track, _), *_ = tracker.update([old], 0.0)[0]
+    pairs, _ = tracker.update([moved], 0.4)  # a full pass: no second track on the same face
+    assert [(tr.id, box) for tr, box in pairs] == [(track.id, moved)]
+    pairs, _ = tracker.update([back], 0.8, create=False, owners=[track.id])
+    assert [(tr.id, box) for tr, box in pairs] == [(track.id, back)]
+    assert [tr.id for tr in tracker.active()] == [track.id]
+
+
+def test_two_faces_side_by_side_stay_two_tracks():
+    tracker = Tracker()
+    left, right = (100, 200, 200, 100), (100, 420, 200, 320)
+    pairs, _ = tracker.update([left, right], 0.0)
+    ids = {box: tr.id for tr, box in pairs}
+    # both moved right by 60 px in 0.4 s: each keeps its own track
+    left2, right2 = (100, 260, 200, 160), (100, 480, 200, 380)
+    pairs, _ = tracker.update([right2, left2], 0.4)
+    assert {box: tr.id for tr, box in pairs} == {left2: ids[left], right2: ids[right]}
+
+
+def test_an_owned_box_too_far_or_of_another_size_is_not_the_track():
+    tracker = Tracker()
+    old = (100, 200, 200, 100)
+    (track, _), *_ = tracker.update([old], 0.0)[0]
+    far = (100, 420, 200, 320)  # two face widths away
+    small = (140, 170, 180, 130)  # less than half the height
+    for box in (far, small):
+        pairs, _ = tracker.update([box], 0.4, create=False, owners=[track.id])
+        assert pairs == [] and track.box == old
 
 
 def test_at_a_full_frame_rate_a_track_ends_after_max_age():

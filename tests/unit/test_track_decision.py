@@ -101,6 +101,71 @@ def test_an_agreed_vote_stands_while_the_face_stays_the_same():
     assert step.decision is not None and step.decision.granted
 
 
+# --- the strong single vote ------------------------------------------------------------------
+
+STRONG = replace(RULES, strong_threshold=0.35)
+A_STRONG = Match("ann", 0.30, 0.20, "ann")
+A_STRONG_NO_MARGIN = Match("ann", 0.30, 0.01, "ann")
+B_STRONG = Match("bob", 0.30, 0.20, "bob")
+#: under the strong distance but refused by the matcher's cohort ratio: no vote at all
+A_STRONG_CROWDED = Match(None, 0.30, 0.20, "ann", ratio=0.9)
+
+
+def strong_at(state: TrackState, now: float, liveness: Liveness | None) -> Step:
+    return decide(state, ctx(now), liveness, STRONG)
+
+
+def strong_new(*matches: Match) -> TrackState:
+    state = TrackState(first_seen=0.0)
+    for m in matches:
+        state = encoded(state, m, STRONG).state
+    return state
+
+
+def test_one_strong_encoding_grants_a_live_face():
+    step = strong_at(strong_new(A_STRONG), 0.1, LIVE)
+    assert step.decision is not None and step.decision.granted
+    assert step.decision.person is ANN and step.decision.distance == 0.30
+
+
+def test_one_strong_encoding_still_waits_for_liveness():
+    step = strong_at(strong_new(A_STRONG), 0.1, UNSURE)
+    assert step.decision is None and step.state.voted_at == 0.1
+    step = strong_at(step.state, 0.1 + RULES.liveness_timeout_s + 0.01, UNSURE)
+    assert step.decision is not None and step.decision.reason == "liveness_failed"
+    assert strong_at(strong_new(A_STRONG), 0.1, Liveness("spoof")).decision.reason == (
+        "liveness_failed"
+    )
+
+
+def test_one_ordinary_encoding_still_needs_a_second():
+    assert strong_at(strong_new(A), 0.1, LIVE).decision is None  # 0.40: under the threshold only
+    assert strong_at(strong_new(A, A), 0.2, LIVE).decision.granted
+
+
+def test_a_strong_distance_without_margin_or_cohort_is_no_vote():
+    assert strong_at(strong_new(A_STRONG_NO_MARGIN), 0.1, LIVE).decision is None
+    assert strong_at(strong_new(A_STRONG_CROWDED), 0.1, LIVE).decision is None
+
+
+def test_a_strong_match_contradicted_in_the_window_does_not_decide():
+    # Bob named confidently in the same window: a strong match for Ann is not enough on its own
+    state = strong_new(B, A_STRONG)
+    assert state.identity == "ann"
+    assert strong_at(state, 0.2, LIVE).decision is None
+
+
+def test_the_strong_rule_is_off_by_default_in_the_rules():
+    assert at(new(A_STRONG), 0.1, LIVE).decision is None
+
+
+def test_two_strong_matches_for_different_people_decide_nothing():
+    # Ann strongly, then Bob strongly in the same track: neither is let in on one encoding
+    state = strong_new(A_STRONG, B_STRONG)
+    assert state.identity == "bob"
+    assert strong_at(state, 0.2, LIVE).decision is None
+
+
 # --- identity following ------------------------------------------------------------------------
 
 

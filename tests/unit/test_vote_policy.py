@@ -33,6 +33,15 @@ def test_disagreeing_tracks_do_not_decide():
     assert vote([A, B, A, A], needed=2, window=4, margin=0.05).person_id == "a"
 
 
+def test_one_strong_match_decides_alone_when_nobody_else_is_named():
+    assert vote([A], needed=2, window=4, margin=0.05, strong=0.35).person_id == "a"
+    assert vote([NOBODY, A], needed=2, window=4, margin=0.05, strong=0.35).person_id == "a"
+    assert vote([A], needed=2, window=4, margin=0.05, strong=0.30).person_id is None  # 0.35 > 0.30
+    assert vote([A], needed=2, window=4, margin=0.05).person_id is None  # off by default
+    assert vote([A_NO_MARGIN], needed=2, window=4, margin=0.05, strong=0.35).person_id is None
+    assert vote([B, A], needed=2, window=4, margin=0.05, strong=0.40).person_id is None
+
+
 def test_unknown_needs_a_full_window_of_misses():
     assert not is_unknown([NOBODY] * 3, window=4, margin=0.05)
     assert not is_unknown([NOBODY, A, NOBODY, NOBODY], window=4, margin=0.05)
