@@ -213,8 +213,8 @@ Facegate is installed.
   console    http://127.0.0.1:8501 on this machine; from another one:
              ssh -L 8501:127.0.0.1:8501 $(hostname 2>/dev/null || echo pi)  then open http://localhost:8501
   API token  sudo facegate api token create --role admin --name me   (the console asks for it)
-  first person
-             sudo facegate enroll --name "Ada Lovelace" ada1.jpg ada2.jpg
-             sudo facegate identify another-photo-of-ada.jpg
+  first person (absolute paths the facegate user can read, e.g. in /tmp)
+             sudo facegate enroll --name "Ada Lovelace" /tmp/ada1.jpg /tmp/ada2.jpg
+             sudo facegate identify /tmp/another-photo-of-ada.jpg
 EOF
 [ "$STARTED" = 1 ] || echo "(services not started: see SKIPPED above)"
