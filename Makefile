@@ -69,6 +69,7 @@ bench-pi: $(VENV)/.dev-deps
 
 lint: $(VENV)/.dev-deps
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache

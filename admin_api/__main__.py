@@ -1,9 +1,9 @@
 """``python -m admin_api``: serve the API; ``token create|list|revoke``: manage API tokens.
 
-    python -m admin_api                                  # serve on FACEGATE_API_HOST:PORT
-    python -m admin_api token create --role admin --name NAME   # prints the token once
-    python -m admin_api token list
-    python -m admin_api token revoke NAME_OR_ID
+python -m admin_api                                  # serve on FACEGATE_API_HOST:PORT
+python -m admin_api token create --role admin --name NAME   # prints the token once
+python -m admin_api token list
+python -m admin_api token revoke NAME_OR_ID
 """
 
 from __future__ import annotations
@@ -79,15 +79,19 @@ def _token(settings, args: argparse.Namespace) -> int:
         elif args.token_command == "list":
             rows = auth.list_tokens(db)
             if not rows:
-                print("no tokens; create one with: python -m admin_api token create "
-                      "--role admin --name NAME")
+                print(
+                    "no tokens; create one with: python -m admin_api token create "
+                    "--role admin --name NAME"
+                )
             else:
                 width = max(len(str(r["id"])) for r in rows)
                 print(f"{'id':<{width}}  {'role':<6}  {'name':<24}  {'state':<40}  last used")
             for r in rows:
                 state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "live"
-                print(f"{r['id']:<{width}}  {r['role']:<6}  {r['name']:<24}  {state:<40}  "
-                      f"{r['last_used_at'] or 'never'}")
+                print(
+                    f"{r['id']:<{width}}  {r['role']:<6}  {r['name']:<24}  {state:<40}  "
+                    f"{r['last_used_at'] or 'never'}"
+                )
         else:
             info = auth.revoke_token(db, args.token)
             print(f"revoked {info.role} token {info.name!r} (id {info.id})")

@@ -50,8 +50,9 @@ class ApiServer:
     temporary file rather than memory.
     """
 
-    def __init__(self, app: Flask, settings: Settings, *, host: str | None = None,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, app: Flask, settings: Settings, *, host: str | None = None, port: int | None = None
+    ) -> None:
         max_body = int(settings.api_max_upload_mb * 1024 * 1024)
         options = {}
         if settings.api_behind_tls:

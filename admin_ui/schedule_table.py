@@ -14,8 +14,13 @@ def windows_to_rows(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for w in windows:
         days = set(w.get("days") or [])
-        rows.append({**{d: i in days for i, d in enumerate(DAYS)},
-                     "Start": w.get("start", ""), "End": w.get("end", "")})
+        rows.append(
+            {
+                **{d: i in days for i, d in enumerate(DAYS)},
+                "Start": w.get("start", ""),
+                "End": w.get("end", ""),
+            }
+        )
     return rows
 
 
@@ -39,8 +44,9 @@ def rows_to_windows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         if not days:
             raise ValueError(f"row {n}: tick at least one day")
-        windows.append({"days": days, "start": _hhmm(start, "start", n),
-                        "end": _hhmm(end, "end", n)})
+        windows.append(
+            {"days": days, "start": _hhmm(start, "start", n), "end": _hhmm(end, "end", n)}
+        )
     return windows
 
 
@@ -53,9 +59,14 @@ def _day_span(days: list[int]) -> str:
             groups[-1].append(d)
         else:
             groups.append([d])
-    parts = [DAYS[g[0]] if len(g) == 1 else
-             f"{DAYS[g[0]]}, {DAYS[g[1]]}" if len(g) == 2 else f"{DAYS[g[0]]}–{DAYS[g[-1]]}"
-             for g in groups]
+    parts = [
+        DAYS[g[0]]
+        if len(g) == 1
+        else f"{DAYS[g[0]]}, {DAYS[g[1]]}"
+        if len(g) == 2
+        else f"{DAYS[g[0]]}–{DAYS[g[-1]]}"
+        for g in groups
+    ]
     return ", ".join(parts)
 
 

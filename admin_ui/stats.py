@@ -18,8 +18,15 @@ def events_frame(csv_bytes: bytes, tz: ZoneInfo) -> pd.DataFrame:
     columns = ["id", "ts", "door", "kind", "person_id", "person_name", "distance", "reason"]
     if not csv_bytes.strip():
         return pd.DataFrame(columns=[*columns, "local", "day", "hour", "outcome"])
-    df = pd.read_csv(io.BytesIO(csv_bytes), dtype={"person_id": "string", "reason": "string",
-                                                   "person_name": "string", "door": "string"})
+    df = pd.read_csv(
+        io.BytesIO(csv_bytes),
+        dtype={
+            "person_id": "string",
+            "reason": "string",
+            "person_name": "string",
+            "door": "string",
+        },
+    )
     df["local"] = pd.to_datetime(df["ts"], utc=True, format="ISO8601").dt.tz_convert(tz)
     df["day"] = df["local"].dt.date
     df["hour"] = df["local"].dt.hour

@@ -85,9 +85,7 @@ def report(
     nearest = [g.nearest_distance for g in geometry if g.nearest_id is not None]
 
     if probes is not None or strangers is not None:
-        _sweep(
-            rep, faces, probes or {}, list(strangers or []), margin, max_ratio, grid, background
-        )
+        _sweep(rep, faces, probes or {}, list(strangers or []), margin, max_ratio, grid, background)
     elif nearest:
         limit = min(nearest) - margin
         rep.recommendation = (

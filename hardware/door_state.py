@@ -122,8 +122,9 @@ def door_moved(state: DoorState, now: float, timings: DoorTimings, is_open: bool
         opened_at = state.opened_at
         if state.alarm is not None:
             open_seconds = round(now - opened_at, 3) if opened_at is not None else None
-            reports.append(Report("door_closed", {"alarm": state.alarm,
-                                                  "open_seconds": open_seconds}))
+            reports.append(
+                Report("door_closed", {"alarm": state.alarm, "open_seconds": open_seconds})
+            )
         state = replace(state, door_open=False, opened_at=None, alarm=None)
     return _finish(state, reports, now, timings)
 
@@ -144,8 +145,15 @@ def _expire(state: DoorState, now: float, timings: DoorTimings) -> tuple[DoorSta
     due = _held_open_due(state, timings)
     if due is not None and now >= due:
         state = replace(state, alarm="held_open")
-        reports.append(Report("door_held_open", {"open_seconds": round(now - state.opened_at, 3),
-                                                 "allowed_seconds": timings.held_open_seconds}))
+        reports.append(
+            Report(
+                "door_held_open",
+                {
+                    "open_seconds": round(now - state.opened_at, 3),
+                    "allowed_seconds": timings.held_open_seconds,
+                },
+            )
+        )
     return state, reports
 
 

@@ -53,9 +53,7 @@ def running_on_raspberry_pi() -> bool:
         cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         return False
-    return any(
-        line.startswith("Model") and "Raspberry Pi" in line for line in cpuinfo.splitlines()
-    )
+    return any(line.startswith("Model") and "Raspberry Pi" in line for line in cpuinfo.splitlines())
 
 
 def make_pin_factory(name: str, *, on_raspberry_pi: bool | None = None) -> Factory:

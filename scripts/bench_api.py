@@ -55,8 +55,9 @@ def seed(db, n_events: int, n_people: int) -> list[str]:
         for i in range(n_people):
             pid = store.create_person(db, f"Person {i:05d}", external_id=f"emp-{i:05d}")
             for _ in range(2):
-                store.add_face(db, pid, rng.standard_normal(128).astype(np.float32),
-                               model=MODEL_NAME)
+                store.add_face(
+                    db, pid, rng.standard_normal(128).astype(np.float32), model=MODEL_NAME
+                )
             pids.append(pid)
     start = datetime.now(UTC) - timedelta(days=90)
     step = timedelta(days=90) / max(1, n_events)
@@ -65,17 +66,20 @@ def seed(db, n_events: int, n_people: int) -> list[str]:
         rows = []
         for i in range(first, min(n_events, first + batch)):
             granted = i % 3 == 0
-            rows.append({
-                "ts": store.to_iso(start + step * i), "door": "front-door",
-                "kind": KINDS[i % len(KINDS)],
-                "person_id": pids[i % len(pids)] if granted else None,
-                "person_name": f"Person {i % len(pids):05d}" if granted else None,
-                "distance": 0.35, "reason": None if granted else "unknown",
-                "details": {"votes": 3},
-            })
+            rows.append(
+                {
+                    "ts": store.to_iso(start + step * i),
+                    "door": "front-door",
+                    "kind": KINDS[i % len(KINDS)],
+                    "person_id": pids[i % len(pids)] if granted else None,
+                    "person_name": f"Person {i % len(pids):05d}" if granted else None,
+                    "distance": 0.35,
+                    "reason": None if granted else "unknown",
+                    "details": {"votes": 3},
+                }
+            )
         store.insert_events(db, rows)
-        print(f"\r  seeded {min(n_events, first + batch):>7}/{n_events} events", end="",
-              flush=True)
+        print(f"\r  seeded {min(n_events, first + batch):>7}/{n_events} events", end="", flush=True)
     print()
     return pids
 
@@ -94,8 +98,12 @@ def main() -> int:
     ap.add_argument("--people", type=int, default=500)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--writer-per-s", type=float, default=20.0,
-                    help="events per second the fake appliance writes (in batches of 2)")
+    ap.add_argument(
+        "--writer-per-s",
+        type=float,
+        default=20.0,
+        help="events per second the fake appliance writes (in batches of 2)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -110,8 +118,12 @@ def main() -> int:
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update(FACEGATE_DATA_DIR=str(data_dir), FACEGATE_API_PORT=str(port),
-               FACEGATE_LOG_LEVEL="WARNING", PYTHONPATH=str(REPO))
+    env.update(
+        FACEGATE_DATA_DIR=str(data_dir),
+        FACEGATE_API_PORT=str(port),
+        FACEGATE_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(REPO),
+    )
     server = subprocess.Popen([sys.executable, "-m", "admin_api"], env=env, cwd=data_dir)
     base = f"http://127.0.0.1:{port}/api/v1"
     for _ in range(100):
@@ -136,8 +148,9 @@ def main() -> int:
         interval = 2 / args.writer_per_s
         while not stop.wait(interval):
             try:
-                store.insert_events(wdb, [{"door": "front-door", "kind": "access_denied",
-                                           "reason": "unknown"}] * 2)
+                store.insert_events(
+                    wdb, [{"door": "front-door", "kind": "access_denied", "reason": "unknown"}] * 2
+                )
                 writer_stats["written"] += 2
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 writer_stats["errors"] += 1
@@ -146,8 +159,14 @@ def main() -> int:
 
     requests_mix = [
         ("events page 1", "/events", lambda r: {"limit": 100}),
-        ("events deep page", "/events",
-         lambda r: {"limit": 100, "offset": r.randrange(0, max(1, min(5000, args.events - 100)))}),
+        (
+            "events deep page",
+            "/events",
+            lambda r: {
+                "limit": 100,
+                "offset": r.randrange(0, max(1, min(5000, args.events - 100))),
+            },
+        ),
         ("events by kind", "/events", lambda r: {"limit": 100, "kind": r.choice(KINDS)}),
         ("people page", "/people", lambda r: {"limit": 100, "offset": r.randrange(0, 400)}),
     ]
@@ -175,10 +194,13 @@ def main() -> int:
                         error_samples.append(f"{name}: {detail}")
 
     threads = [threading.Thread(target=writer, name="writer")]
-    threads += [threading.Thread(target=client, args=(i,), name=f"client-{i}")
-                for i in range(args.clients)]
-    print(f"{args.clients} clients for {args.seconds:.0f} s against {base} "
-          f"(writer {args.writer_per_s:.0f} events/s)")
+    threads += [
+        threading.Thread(target=client, args=(i,), name=f"client-{i}") for i in range(args.clients)
+    ]
+    print(
+        f"{args.clients} clients for {args.seconds:.0f} s against {base} "
+        f"(writer {args.writer_per_s:.0f} events/s)"
+    )
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -202,41 +224,65 @@ def main() -> int:
     rows = []
     for name, _, _ in requests_mix:
         lat = latencies[name]
-        rows.append({
-            "request": name, "count": len(lat), "errors": errors[name],
-            "p50_ms": round(statistics.median(lat), 1) if lat else None,
-            "p95_ms": round(percentile(lat, 95), 1), "p99_ms": round(percentile(lat, 99), 1),
-            "max_ms": round(max(lat), 1) if lat else None,
-        })
+        rows.append(
+            {
+                "request": name,
+                "count": len(lat),
+                "errors": errors[name],
+                "p50_ms": round(statistics.median(lat), 1) if lat else None,
+                "p95_ms": round(percentile(lat, 95), 1),
+                "p99_ms": round(percentile(lat, 99), 1),
+                "max_ms": round(max(lat), 1) if lat else None,
+            }
+        )
     everything = [x for v in latencies.values() for x in v]
     total = {
-        "request": "all", "count": len(everything), "errors": sum(errors.values()),
+        "request": "all",
+        "count": len(everything),
+        "errors": sum(errors.values()),
         "p50_ms": round(statistics.median(everything), 1),
         "p95_ms": round(percentile(everything, 95), 1),
-        "p99_ms": round(percentile(everything, 99), 1), "max_ms": round(max(everything), 1),
+        "p99_ms": round(percentile(everything, 99), 1),
+        "max_ms": round(max(everything), 1),
     }
-    print(f"\n{'request':<18}{'count':>8}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-          f"{'max ms':>9}")
+    print(
+        f"\n{'request':<18}{'count':>8}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'max ms':>9}"
+    )
     for r in [*rows, total]:
-        print(f"{r['request']:<18}{r['count']:>8}{r['errors']:>8}{r['p50_ms']:>9}"
-              f"{r['p95_ms']:>9}{r['p99_ms']:>9}{r['max_ms']:>9}")
+        print(
+            f"{r['request']:<18}{r['count']:>8}{r['errors']:>8}{r['p50_ms']:>9}"
+            f"{r['p95_ms']:>9}{r['p99_ms']:>9}{r['max_ms']:>9}"
+        )
     page1 = rows[0]
     target_met = total["errors"] == 0 and writer_stats["errors"] == 0 and page1["p95_ms"] < 50
-    print(f"\nthroughput {len(everything) / wall:.0f} req/s; writer wrote "
-          f"{writer_stats['written']} events, {writer_stats['errors']} errors")
-    print(f"target (zero errors, p95 < 50 ms for a page of 100 events): "
-          f"{'met' if target_met else 'NOT met'}")
+    print(
+        f"\nthroughput {len(everything) / wall:.0f} req/s; writer wrote "
+        f"{writer_stats['written']} events, {writer_stats['errors']} errors"
+    )
+    print(
+        f"target (zero errors, p95 < 50 ms for a page of 100 events): "
+        f"{'met' if target_met else 'NOT met'}"
+    )
     for sample in error_samples:
         print("  error:", sample)
 
     result = {
         "when": store.to_iso(store.utc_now()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform(), "loadavg": os.getloadavg()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "loadavg": os.getloadavg(),
+        },
         "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "seed_seconds": round(seed_s, 1),
-        "requests": rows, "all": total, "throughput_rps": round(len(everything) / wall, 1),
-        "writer": writer_stats, "error_samples": error_samples, "target_met": target_met,
+        "requests": rows,
+        "all": total,
+        "throughput_rps": round(len(everything) / wall, 1),
+        "writer": writer_stats,
+        "error_samples": error_samples,
+        "target_met": target_met,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

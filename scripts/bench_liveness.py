@@ -126,8 +126,13 @@ def attack_specs(quick: bool):
             if kind == "flexed" and i % 2:
                 continue  # one flexed print for every second photo
             bend = 60.0 if kind == "flexed" else 0.0
-            spec = AttackSpec(kind="perspective" if kind == "flexed" else kind, face_px=size,
-                              seconds=3.0, seed=500 + i, bend_deg=bend)
+            spec = AttackSpec(
+                kind="perspective" if kind == "flexed" else kind,
+                face_px=size,
+                seconds=3.0,
+                seed=500 + i,
+                bend_deg=bend,
+            )
             specs.append((photo, kind, spec))
     return specs[::3] if quick else specs
 
@@ -137,8 +142,16 @@ def replay_specs(quick: bool):
     from tests.liveness.attacks import AttackSpec
 
     rng = np.random.default_rng(7)
-    specs = [AttackSpec(kind="perspective", face_px=int(rng.integers(60, 126)), seconds=2.0,
-                        seed=700 + i, max_tilt_deg=20) for i in range(8)]
+    specs = [
+        AttackSpec(
+            kind="perspective",
+            face_px=int(rng.integers(60, 126)),
+            seconds=2.0,
+            seed=700 + i,
+            max_tilt_deg=20,
+        )
+        for i in range(8)
+    ]
     return specs[::3] if quick else specs
 
 
@@ -154,8 +167,14 @@ def run_attacks(engine, settings, gallery, modes, quick, clip):
         jobs.append((label, kind, spec, lambda p=photo, b=box, s=spec: attack_frames(p, b, s)))
     segment = clip[150:210]  # Lin-Manuel talking, face (46, 295, 136, 205) at frame 150
     for spec in replay_specs(quick):
-        jobs.append(("clip 150-210 on a phone", "screen_replay", spec,
-                     lambda s=spec: screen_replay_frames(segment, (46, 295, 136, 205), s)))
+        jobs.append(
+            (
+                "clip 150-210 on a phone",
+                "screen_replay",
+                spec,
+                lambda s=spec: screen_replay_frames(segment, (46, 295, 136, 205), s),
+            )
+        )
     for n, (label, kind, spec, frames) in enumerate(jobs, 1):
         row = {"source": label, "kind": kind, "face_px": spec.face_px}
         for mode in ("off", *modes):
@@ -192,8 +211,15 @@ def bona_fide_windows(obs_by_track, mode, settings, every: int):
                 if state == "live":
                     live_after = t - start
                     break
-            results.append({"track": track_id, "start": round(start, 2), "every": every,
-                            "live_after_s": live_after, "spoof_before_live": spoof_first})
+            results.append(
+                {
+                    "track": track_id,
+                    "start": round(start, 2),
+                    "every": every,
+                    "live_after_s": live_after,
+                    "spoof_before_live": spoof_first,
+                }
+            )
             start += WINDOW_STEP_S
     return results
 
@@ -236,8 +262,9 @@ def main() -> None:
     rows, bona = [], {}
     for mode in args.modes:
         run = clip_runs[mode]
-        windows = [w for every in (1, 2)
-                   for w in bona_fide_windows(recorded.obs, mode, settings, every)]
+        windows = [
+            w for every in (1, 2) for w in bona_fide_windows(recorded.obs, mode, settings, every)
+        ]
         bona[mode] = windows
         rejected = [w for w in windows if w["live_after_s"] is None or w["spoof_before_live"]]
         lives = [w["live_after_s"] for w in windows if w["live_after_s"] is not None]
@@ -248,7 +275,8 @@ def main() -> None:
         run["added_ms_per_frame"] = run["ms_per_frame_mean"] - off["ms_per_frame_mean"]
         first_delay = (
             run["first_grant_s"] - off["first_grant_s"]
-            if run["first_grant_s"] is not None and off["first_grant_s"] is not None else None
+            if run["first_grant_s"] is not None and off["first_grant_s"] is not None
+            else None
         )
         run["first_grant_delay_s"] = first_delay
 
@@ -264,38 +292,68 @@ def main() -> None:
             sub = [a for a in attacks if a["kind"] == kind]
             run[f"apcer_{kind}"] = sum(a[f"{mode}_ever_live"] for a in sub) / max(len(sub), 1)
             run[f"n_{kind}"] = len(sub)
-        rows.append([
-            mode, f"{run['apcer']:.3f}", f"{run['apcer_rigid']:.3f}",
-            f"{run['apcer_perspective']:.3f}", f"{run['apcer_flexed']:.3f}",
-            f"{run['iapar']:.3f}",
-            f"{run['apcer_screen_replay']:.2f}",
-            f"{run['bpcer']:.3f} ({run['bona_fide_windows']})",
-            f"{run['live_after_p50_s']:.2f} / {run['live_after_p95_s']:.2f}"
-            if run["live_after_p50_s"] is not None else "-",
-            f"{run['landmarks_ms_per_frame'] + run['check_ms_per_call']:.1f}",
-            f"{run['added_ms_per_frame']:.1f}",
-            "-" if run["first_grant_delay_s"] is None else f"{run['first_grant_delay_s']:.2f}",
-            ",".join(f"{x:.2f}" for x in run["grant_after_vote_s"]) or "-",
-        ])
+        rows.append(
+            [
+                mode,
+                f"{run['apcer']:.3f}",
+                f"{run['apcer_rigid']:.3f}",
+                f"{run['apcer_perspective']:.3f}",
+                f"{run['apcer_flexed']:.3f}",
+                f"{run['iapar']:.3f}",
+                f"{run['apcer_screen_replay']:.2f}",
+                f"{run['bpcer']:.3f} ({run['bona_fide_windows']})",
+                f"{run['live_after_p50_s']:.2f} / {run['live_after_p95_s']:.2f}"
+                if run["live_after_p50_s"] is not None
+                else "-",
+                f"{run['landmarks_ms_per_frame'] + run['check_ms_per_call']:.1f}",
+                f"{run['added_ms_per_frame']:.1f}",
+                "-" if run["first_grant_delay_s"] is None else f"{run['first_grant_delay_s']:.2f}",
+                ",".join(f"{x:.2f}" for x in run["grant_after_vote_s"]) or "-",
+            ]
+        )
     iapar_off = sum(a["off_granted"] for a in prints) / n
     replays = [a for a in attacks if a["kind"] == "screen_replay"]
     print()
-    print(f"{n} printed-photo attack presentations; recognition alone (liveness off) opens for "
-          f"{iapar_off:.0%} of them. {len(replays)} video replays on a phone (not what motion "
-          f"covers), opened without liveness: {sum(a['off_granted'] for a in replays)}")
-    print(table(rows, ["mode", "APCER", "rigid", "tilted", "flexed", "IAPAR", "APCER replay",
-                       "BPCER (windows)",
-                       "live after p50/p95 s", "ms/frame (lm+check)", "wall ms vs off (noisy)",
-                       "first grant +s", "grant - vote s"]))
+    print(
+        f"{n} printed-photo attack presentations; recognition alone (liveness off) opens for "
+        f"{iapar_off:.0%} of them. {len(replays)} video replays on a phone (not what motion "
+        f"covers), opened without liveness: {sum(a['off_granted'] for a in replays)}"
+    )
+    print(
+        table(
+            rows,
+            [
+                "mode",
+                "APCER",
+                "rigid",
+                "tilted",
+                "flexed",
+                "IAPAR",
+                "APCER replay",
+                "BPCER (windows)",
+                "live after p50/p95 s",
+                "ms/frame (lm+check)",
+                "wall ms vs off (noisy)",
+                "first grant +s",
+                "grant - vote s",
+            ],
+        )
+    )
     for run in clip_runs.values():
         run.pop("obs", None)
-    path = write_results("bench_liveness", {
-        "attacks": attacks, "iapar_off": iapar_off, "clip": clip_runs, "bona_fide": bona,
-        "notes": "APCER: printed-photo attack ever judged live (APCER replay: the same for video "
-                 "replays on a phone); IAPAR: attack granted; BPCER: clip windows "
-                 "not live within 3 s. Not covered: video replay on a screen, 3-D masks, "
-                 "photos bent while presented.",
-    })
+    path = write_results(
+        "bench_liveness",
+        {
+            "attacks": attacks,
+            "iapar_off": iapar_off,
+            "clip": clip_runs,
+            "bona_fide": bona,
+            "notes": "APCER: printed-photo attack ever judged live (APCER replay: the same for "
+            "video replays on a phone); IAPAR: attack granted; BPCER: clip windows "
+            "not live within 3 s. Not covered: video replay on a screen, 3-D masks, "
+            "photos bent while presented.",
+        },
+    )
     print(f"wrote {path}")
 
 

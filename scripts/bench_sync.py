@@ -46,8 +46,7 @@ def central_process(conn, stop) -> None:
         dsn = pg.create_database("central")
         bootstrap_central(dsn)
         gw = Gateway(dsn).start()
-        conn.send({"url": gw.url, "anon": gw.anon_key, "service": gw.service_role_key,
-                   "dsn": dsn})
+        conn.send({"url": gw.url, "anon": gw.anon_key, "service": gw.service_role_key, "dsn": dsn})
         stop.wait()
         gw.close()
     finally:
@@ -91,15 +90,20 @@ def add_central_people(dsn: str, site: str, n: int) -> None:
     with psycopg.connect(dsn) as conn:
         conn.execute(
             "insert into persons (id, name, external_id) select gen_random_uuid(), "
-            "'Person ' || i, 'bench-' || i from generate_series(1, %s) i", [n])
+            "'Person ' || i, 'bench-' || i from generate_series(1, %s) i",
+            [n],
+        )
         conn.execute(
             "insert into faces (person_id, embedding, model) select p.id, "
             "array(select (random() - 0.5)::real from generate_series(1, 128) "
             "where p.id is not null), 'dlib_resnet_v1' from persons p "
-            "where p.external_id like 'bench-%%'")
+            "where p.external_id like 'bench-%%'"
+        )
         conn.execute(
             "insert into person_sites (person_id, site_id) select p.id, s.id from persons p, "
-            "sites s where s.name = %s and p.external_id like 'bench-%%'", [site])
+            "sites s where s.name = %s and p.external_id like 'bench-%%'",
+            [site],
+        )
     with psycopg.connect(dsn, autocommit=True) as conn:
         # what autovacuum does shortly after a bulk import; without statistics the planner
         # picks sorts over the change-number indexes and a page costs seconds, not milliseconds
@@ -133,40 +137,67 @@ def main() -> int:
     if "error" in info:
         print(info["error"], file=sys.stderr)
         return 2
-    results: dict = {"machine": platform.platform(), "cpus": os.cpu_count(),
-                     "batch": args.batch, "drains": []}
+    results: dict = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "batch": args.batch,
+        "drains": [],
+    }
     try:
         site = f"bench-{uuid.uuid4().hex[:6]}"
         env = provision_door(info["url"], info["anon"], info["service"], site, "bench-door")
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(
-                data_dir=Path(tmp), pin_factory="mock", door_name="bench-door",
-                supabase_url=info["url"], supabase_anon_key=info["anon"],
+                data_dir=Path(tmp),
+                pin_factory="mock",
+                door_name="bench-door",
+                supabase_url=info["url"],
+                supabase_anon_key=info["anon"],
                 device_email=env["FACEGATE_DEVICE_EMAIL"],
-                device_password=env["FACEGATE_DEVICE_PASSWORD"], sync_batch_size=args.batch)
+                device_password=env["FACEGATE_DEVICE_PASSWORD"],
+                sync_batch_size=args.batch,
+            )
             db = store.open_db(settings.db_path)
-            client = CentralClient(info["url"], info["anon"], env["FACEGATE_DEVICE_EMAIL"],
-                                   env["FACEGATE_DEVICE_PASSWORD"])
+            client = CentralClient(
+                info["url"],
+                info["anon"],
+                env["FACEGATE_DEVICE_EMAIL"],
+                env["FACEGATE_DEVICE_PASSWORD"],
+            )
             engine = SyncEngine(settings, db, client, progress_every=40)
             engine.heartbeat()  # sign in outside the timings
 
             sizes = sorted({max(1, args.events // 10), args.events})
             for size in sizes:
                 for start in range(0, size, 20_000):
-                    store.insert_events(db, [
-                        {"door": "bench-door", "kind": "grant", "person_id": str(uuid.uuid4()),
-                         "person_name": "Someone", "distance": 0.35, "reason": "match",
-                         "details": {"votes": 3, "track": i}}
-                        for i in range(start, min(size, start + 20_000))])
+                    store.insert_events(
+                        db,
+                        [
+                            {
+                                "door": "bench-door",
+                                "kind": "grant",
+                                "person_id": str(uuid.uuid4()),
+                                "person_name": "Someone",
+                                "distance": 0.35,
+                                "reason": "match",
+                                "details": {"votes": 3, "track": i},
+                            }
+                            for i in range(start, min(size, start + 20_000))
+                        ],
+                    )
                 with RssSampler() as mem:
                     t0 = time.perf_counter()
                     report = engine.push_events()
                     elapsed = time.perf_counter() - t0
                 assert report["sent"] == size, report
-                results["drains"].append({
-                    "events": size, "seconds": round(elapsed, 2),
-                    "events_per_s": round(size / elapsed), "rss_growth_mb": round(
-                        mem.growth_mb, 1)})
+                results["drains"].append(
+                    {
+                        "events": size,
+                        "seconds": round(elapsed, 2),
+                        "events_per_s": round(size / elapsed),
+                        "rss_growth_mb": round(mem.growth_mb, 1),
+                    }
+                )
 
             add_central_people(info["dsn"], site, args.people)
             with RssSampler() as mem:
@@ -175,10 +206,13 @@ def main() -> int:
                 elapsed = time.perf_counter() - t0
             faces = db.execute("SELECT count(*) FROM faces").fetchone()[0]
             assert faces == args.people, (faces, pulled)
-            results["pull"] = {"people": args.people, "faces": faces,
-                               "seconds": round(elapsed, 2),
-                               "people_per_s": round(args.people / elapsed),
-                               "rss_growth_mb": round(mem.growth_mb, 1)}
+            results["pull"] = {
+                "people": args.people,
+                "faces": faces,
+                "seconds": round(elapsed, 2),
+                "people_per_s": round(args.people / elapsed),
+                "rss_growth_mb": round(mem.growth_mb, 1),
+            }
             with open("/proc/self/status") as f:
                 peak = next(line for line in f if line.startswith("VmHWM"))
             results["peak_rss_mb"] = round(int(peak.split()[1]) / 1024, 1)
@@ -190,11 +224,15 @@ def main() -> int:
     print()
     print(f"{'what':<28}{'count':>10}{'seconds':>10}{'per second':>12}{'RSS growth MB':>15}")
     for d in results["drains"]:
-        print(f"{'event backlog drain':<28}{d['events']:>10}{d['seconds']:>10}"
-              f"{d['events_per_s']:>12}{d['rss_growth_mb']:>15}")
+        print(
+            f"{'event backlog drain':<28}{d['events']:>10}{d['seconds']:>10}"
+            f"{d['events_per_s']:>12}{d['rss_growth_mb']:>15}"
+        )
     p = results["pull"]
-    print(f"{'people pull (1 face each)':<28}{p['people']:>10}{p['seconds']:>10}"
-          f"{p['people_per_s']:>12}{p['rss_growth_mb']:>15}")
+    print(
+        f"{'people pull (1 face each)':<28}{p['people']:>10}{p['seconds']:>10}"
+        f"{p['people_per_s']:>12}{p['rss_growth_mb']:>15}"
+    )
     print(f"peak RSS of the door process: {results['peak_rss_mb']} MB")
     biggest = results["drains"][-1]
     results["target_100k_under_120s"] = biggest["events"] >= 100_000 and biggest["seconds"] < 120

@@ -1,10 +1,10 @@
 """``python -m sync``: the sync process and its admin commands.
 
-    python -m sync [run]        the apscheduler loop (exits cleanly when sync is not configured)
-    python -m sync once         one full cycle; exit status 1 on failure
-    python -m sync status       cursors, backlog, quarantine, last success and last error
-    python -m sync provision --site SITE --door NAME
-                                (admin) create a door's Auth user and device row, print its .env
+python -m sync [run]        the apscheduler loop (exits cleanly when sync is not configured)
+python -m sync once         one full cycle; exit status 1 on failure
+python -m sync status       cursors, backlog, quarantine, last success and last error
+python -m sync provision --site SITE --door NAME
+                            (admin) create a door's Auth user and device row, print its .env
 """
 
 from __future__ import annotations
@@ -42,8 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     once.add_argument("--attempts", type=int, default=5, help="tries per request (default 5)")
     status = sub.add_parser("status", help="print the sync status of this door")
     status.add_argument("--json", action="store_true", help="print it as JSON")
-    prov = sub.add_parser("provision", help="(admin) provision a door; needs "
-                          "FACEGATE_SUPABASE_SERVICE_ROLE_KEY in the environment")
+    prov = sub.add_parser(
+        "provision",
+        help="(admin) provision a door; needs "
+        "FACEGATE_SUPABASE_SERVICE_ROLE_KEY in the environment",
+    )
     prov.add_argument("--site", required=True, help="site name (created if new)")
     prov.add_argument("--door", required=True, help="the door's name")
     prov.add_argument("--email", help="the door's Auth e-mail (default: derived from the names)")
@@ -57,8 +60,10 @@ def _engine(settings: Settings, stop: threading.Event, attempts: int = 5):
     from sync.engine import RetryPolicy, SyncEngine
 
     client = CentralClient(
-        str(settings.supabase_url), settings.supabase_anon_key.get_secret_value(),
-        str(settings.device_email), settings.device_password.get_secret_value(),
+        str(settings.supabase_url),
+        settings.supabase_anon_key.get_secret_value(),
+        str(settings.device_email),
+        settings.device_password.get_secret_value(),
     )
     db = open_db(settings.db_path)
     return SyncEngine(settings, db, client, stop=stop, retry=RetryPolicy(attempts=attempts))
@@ -123,14 +128,15 @@ def status_lines(settings: Settings) -> tuple[dict, list[str]]:
         f"state:         {live['state']}",
         f"pull cursor:   {live['pull_cursor']}",
         f"backlog:       {live['backlog']} events not yet sent",
-        "quarantined:   " + (", ".join(f"{n} {d}" for d, n in live["quarantined"].items())
-                             or "none"),
+        "quarantined:   "
+        + (", ".join(f"{n} {d}" for d, n in live["quarantined"].items()) or "none"),
         f"last success:  {live['last_success'] or 'never'}",
         "last error:    " + (f"{err['at']} {err['step']}: {err['message']}" if err else "none"),
     ]
     for q in live["recent_quarantine"]:
-        lines.append(f"  quarantined  {q['ts']} {q['direction']} {q['kind']} {q['row_id']}: "
-                     f"{q['error']}")
+        lines.append(
+            f"  quarantined  {q['ts']} {q['direction']} {q['kind']} {q['row_id']}: {q['error']}"
+        )
     return live, lines
 
 
@@ -145,12 +151,18 @@ def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
 
     service_key = os.environ.get(SERVICE_KEY_ENV)
     url = args.url or settings.supabase_url
-    anon = args.anon_key or (settings.supabase_anon_key.get_secret_value()
-                             if settings.supabase_anon_key else None)
-    missing = [name for name, value in ((SERVICE_KEY_ENV, service_key),
-                                        ("--url or FACEGATE_SUPABASE_URL", url),
-                                        ("--anon-key or FACEGATE_SUPABASE_ANON_KEY", anon))
-               if not value]
+    anon = args.anon_key or (
+        settings.supabase_anon_key.get_secret_value() if settings.supabase_anon_key else None
+    )
+    missing = [
+        name
+        for name, value in (
+            (SERVICE_KEY_ENV, service_key),
+            ("--url or FACEGATE_SUPABASE_URL", url),
+            ("--anon-key or FACEGATE_SUPABASE_ANON_KEY", anon),
+        )
+        if not value
+    ]
     if missing:
         print("provision needs: " + ", ".join(missing), file=sys.stderr)
         return 2

@@ -50,8 +50,15 @@ def classify_api_error(err: APIError) -> SyncError:
     text = f"{code}: {err.message or ''}".strip()
     if len(code) == 3 and code.isdigit() and (int(code) >= 500 or int(code) in (408, 429)):
         return Transient(f"HTTP {text}")
-    if code.startswith("08") or code in ("PGRST000", "PGRST001", "PGRST002", "57014", "40001",
-                                         "40P01", "53300"):
+    if code.startswith("08") or code in (
+        "PGRST000",
+        "PGRST001",
+        "PGRST002",
+        "57014",
+        "40001",
+        "40P01",
+        "53300",
+    ):
         return Transient(text)
     return Refused(text, code)
 
@@ -69,15 +76,16 @@ def make_http_client(timeout: float) -> httpx.Client:
 class CentralClient:
     """A door signed in to the central project, calling its RPC functions."""
 
-    def __init__(self, url: str, anon_key: str, email: str, password: str,
-                 *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, anon_key: str, email: str, password: str, *, timeout: float = 10.0
+    ) -> None:
         self._email = email
         self._password = password
         self._http = make_http_client(timeout)
         self._sb = create_client(
-            url, anon_key,
-            ClientOptions(httpx_client=self._http, auto_refresh_token=False,
-                          persist_session=False),
+            url,
+            anon_key,
+            ClientOptions(httpx_client=self._http, auto_refresh_token=False, persist_session=False),
         )
         self._signed_in = False
 
@@ -89,7 +97,8 @@ class CentralClient:
     def sign_in(self) -> None:
         try:
             res = self._sb.auth.sign_in_with_password(
-                {"email": self._email, "password": self._password})
+                {"email": self._email, "password": self._password}
+            )
         except AuthRetryableError as exc:
             raise Transient(f"sign-in: {exc}") from exc
         except AuthApiError as exc:
@@ -105,8 +114,9 @@ class CentralClient:
         if expires_at and expires_at < time.time():
             # The token is already expired by our clock: the door's clock is wrong (no RTC/NTP
             # yet). Calls still work while the server accepts the token; sign-in is the fallback.
-            logger.warning("the door's clock looks wrong: a fresh token already expired at {}",
-                           expires_at)
+            logger.warning(
+                "the door's clock looks wrong: a fresh token already expired at {}", expires_at
+            )
         logger.info("signed in to the central store as {}", self._email)
 
     def refresh(self) -> None:

@@ -24,8 +24,17 @@ class MalformedRow(ValueError):
 
 # --- events going up ------------------------------------------------------------------------
 
-EVENT_FIELDS = ("id", "ts", "door", "kind", "person_id", "person_name", "distance", "reason",
-                "track_id")
+EVENT_FIELDS = (
+    "id",
+    "ts",
+    "door",
+    "kind",
+    "person_id",
+    "person_name",
+    "distance",
+    "reason",
+    "track_id",
+)
 
 
 def event_payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -74,16 +83,18 @@ def confirmed_ids(sent: list[dict[str, Any]], reply: Any) -> tuple[list[str], di
         raise MalformedRow(f"unexpected push_events reply: {str(reply)[:200]}")
     if reply.get("received") != len(sent):
         raise MalformedRow(f"server received {reply.get('received')} of {len(sent)} events")
-    refused = {str(r.get("id")): str(r.get("error")) for r in reply["rejected"]
-               if isinstance(r, dict)}
+    refused = {
+        str(r.get("id")): str(r.get("error")) for r in reply["rejected"] if isinstance(r, dict)
+    }
     return [e["id"] for e in sent if str(e["id"]) not in refused], refused
 
 
 # --- people going up ------------------------------------------------------------------------
 
 
-def person_payload(person: dict[str, Any], faces: list[dict[str, Any]],
-                   embeddings: dict[str, list[float]]) -> dict[str, Any]:
+def person_payload(
+    person: dict[str, Any], faces: list[dict[str, Any]], embeddings: dict[str, list[float]]
+) -> dict[str, Any]:
     """One locally changed person (with all its faces) as push_people expects it."""
     return {
         "id": person["id"],
@@ -96,9 +107,15 @@ def person_payload(person: dict[str, Any], faces: list[dict[str, Any]],
         "notes": person["notes"],
         "deleted": bool(person["deleted"]),
         "base_version": person["central_version"],
-        "faces": [] if person["deleted"] else [
-            {"id": f["id"], "embedding": embeddings[f["id"]], "model": f["model"],
-             "quality": f["quality"]}
+        "faces": []
+        if person["deleted"]
+        else [
+            {
+                "id": f["id"],
+                "embedding": embeddings[f["id"]],
+                "model": f["model"],
+                "quality": f["quality"],
+            }
             for f in faces
         ],
     }
@@ -183,8 +200,9 @@ def parse_person(row: Any) -> CentralPerson:
         active=_bool(row.get("active", True), "active"),
         valid_from=_opt_time(row.get("valid_from"), "valid_from"),
         valid_until=_opt_time(row.get("valid_until"), "valid_until"),
-        schedule_id=(_uuid(row["schedule_id"], "schedule_id")
-                     if row.get("schedule_id") is not None else None),
+        schedule_id=(
+            _uuid(row["schedule_id"], "schedule_id") if row.get("schedule_id") is not None else None
+        ),
         notes=_opt_text(row.get("notes"), "notes"),
         deleted=False,
     )
@@ -208,8 +226,9 @@ def parse_face(row: Any) -> CentralFace:
     if not isinstance(emb, list) or len(emb) != EMBEDDING_DIM:
         size = len(emb) if isinstance(emb, list) else type(emb).__name__
         raise MalformedRow(f"embedding must be {EMBEDDING_DIM} numbers, got {size}")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-               for v in emb):
+    if not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in emb
+    ):
         raise MalformedRow("embedding holds a value that is not a finite number")
     quality = row.get("quality")
     if quality is not None and not isinstance(quality, (int, float)):
@@ -259,8 +278,9 @@ class LocalPerson:
     central_version: int | None
 
 
-def decide_person(local: LocalPerson | None, change_no: int, central_deleted: bool
-                  ) -> tuple[PersonAction, bool]:
+def decide_person(
+    local: LocalPerson | None, change_no: int, central_deleted: bool
+) -> tuple[PersonAction, bool]:
     """What to do with a person row from the centre, and whether it overrode a local change.
 
     The central copy wins: a person changed both here (dirty) and centrally is overwritten by
@@ -284,5 +304,5 @@ def decide_person(local: LocalPerson | None, change_no: int, central_deleted: bo
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with jitter: half fixed, half random, so doors never retry in step."""
-    ceiling = min(cap, base * (2 ** attempt))
+    ceiling = min(cap, base * (2**attempt))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)

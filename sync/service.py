@@ -41,12 +41,27 @@ def build_scheduler(engine: SyncEngine, settings: Settings) -> BackgroundSchedul
         engine.pull()
         engine.push_people()
 
-    scheduler.add_job(_guarded("pull", pull_then_push_people), "interval",
-                      seconds=settings.sync_pull_seconds, next_run_time=now, id="pull")
-    scheduler.add_job(_guarded("push_events", engine.push_events), "interval",
-                      seconds=settings.sync_push_seconds, next_run_time=now, id="push_events")
-    scheduler.add_job(_guarded("heartbeat", engine.heartbeat), "interval",
-                      seconds=settings.sync_heartbeat_seconds, next_run_time=now, id="heartbeat")
+    scheduler.add_job(
+        _guarded("pull", pull_then_push_people),
+        "interval",
+        seconds=settings.sync_pull_seconds,
+        next_run_time=now,
+        id="pull",
+    )
+    scheduler.add_job(
+        _guarded("push_events", engine.push_events),
+        "interval",
+        seconds=settings.sync_push_seconds,
+        next_run_time=now,
+        id="push_events",
+    )
+    scheduler.add_job(
+        _guarded("heartbeat", engine.heartbeat),
+        "interval",
+        seconds=settings.sync_heartbeat_seconds,
+        next_run_time=now,
+        id="heartbeat",
+    )
     return scheduler
 
 
@@ -54,9 +69,12 @@ def run_service(engine: SyncEngine, settings: Settings, stop: threading.Event) -
     """Run the schedule until ``stop`` is set, then wait for the running job to finish."""
     scheduler = build_scheduler(engine, settings)
     scheduler.start()
-    logger.info("sync running: pull every {} s, push every {} s, heartbeat every {} s",
-                settings.sync_pull_seconds, settings.sync_push_seconds,
-                settings.sync_heartbeat_seconds)
+    logger.info(
+        "sync running: pull every {} s, push every {} s, heartbeat every {} s",
+        settings.sync_pull_seconds,
+        settings.sync_push_seconds,
+        settings.sync_heartbeat_seconds,
+    )
     stop.wait()
     logger.info("sync stopping")
     engine.stop.set()  # interrupts backoff waits and batch loops

@@ -80,7 +80,7 @@ class ThrowawayPostgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
-            log = (self.root / "server.log")
+            log = self.root / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
             raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr or proc.stdout}\n{tail}")
 
@@ -88,12 +88,36 @@ class ThrowawayPostgres:
         if self._as_root:
             shutil.chown(self.root, "postgres", "postgres")
         data = self.root / "data"
-        self._run(str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                  "-E", "UTF8", "--locale=C", "--no-sync")
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(self.root / "server.log"),
-                  "-o", opts, "-w", "-t", "60", "start")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         return self
 
     def dsn(self, dbname: str = "postgres", user: str = "postgres") -> str:
@@ -106,8 +130,15 @@ class ThrowawayPostgres:
 
     def stop(self) -> None:
         try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m",
-                      "immediate", "-w", "stop")
+            self._run(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.root / "data"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -255,8 +286,9 @@ def _status_for(sqlstate: str | None, role: str) -> int:
 class Gateway:
     """Supabase Auth + PostgREST RPC over a real database, with fault knobs for tests."""
 
-    def __init__(self, dsn: str, *, access_token_seconds: int = 3600,
-                 clock_skew_seconds: int = 30) -> None:
+    def __init__(
+        self, dsn: str, *, access_token_seconds: int = 3600, clock_skew_seconds: int = 30
+    ) -> None:
         self.admin_dsn = dsn  # superuser: auth.users, like GoTrue's own role
         self.api_dsn = dsn.replace("user=postgres", "user=authenticator")
         self.secret = secrets.token_urlsafe(32)
@@ -264,8 +296,9 @@ class Gateway:
         self.clock_skew_seconds = clock_skew_seconds
         self.clock_offset = 0.0  # seconds added to the gateway's clock when checking expiry
         self.anon_key = self._sign({"role": "anon", "iss": "supabase"}, forever=True)
-        self.service_role_key = self._sign({"role": "service_role", "iss": "supabase"},
-                                           forever=True)
+        self.service_role_key = self._sign(
+            {"role": "service_role", "iss": "supabase"}, forever=True
+        )
         self.port = free_port()
         self.calls: Counter[str] = Counter()
         self.faults: list[Fault] = []
@@ -295,8 +328,12 @@ class Gateway:
         server.daemon_threads = True
         server.handle_error = lambda request, client_address: None  # dropped sockets: quiet
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="supabase-gateway", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="supabase-gateway",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -375,9 +412,17 @@ class Gateway:
             return {"role": "anon"}
         token = authorization.split(" ", 1)[1].strip()
         try:
-            claims = jwt.decode(token, self.secret, algorithms=["HS256"],
-                                options={"verify_exp": False, "verify_aud": False,
-                                         "verify_iat": False, "verify_nbf": False})
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=["HS256"],
+                options={
+                    "verify_exp": False,
+                    "verify_aud": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
         except jwt.PyJWTError as exc:
             raise _ApiError(401, "PGRST301", f"JWSError {exc}") from None
         if claims.get("iat") is not None and claims["iat"] > self.now() + self.clock_skew_seconds:
@@ -388,28 +433,47 @@ class Gateway:
 
     def _user_json(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
-            "id": str(row["id"]), "aud": "authenticated", "role": "authenticated",
+            "id": str(row["id"]),
+            "aud": "authenticated",
+            "role": "authenticated",
             "email": row["email"],
-            "app_metadata": {"provider": "email", "providers": ["email"],
-                             **(row.get("raw_app_meta_data") or {})},
+            "app_metadata": {
+                "provider": "email",
+                "providers": ["email"],
+                **(row.get("raw_app_meta_data") or {}),
+            },
             "user_metadata": row.get("raw_user_meta_data") or {},
             "created_at": row["created_at"].isoformat(),
-            "email_confirmed_at": (row["email_confirmed_at"].isoformat()
-                                   if row.get("email_confirmed_at") else None),
+            "email_confirmed_at": (
+                row["email_confirmed_at"].isoformat() if row.get("email_confirmed_at") else None
+            ),
         }
 
     def _session(self, user: dict[str, Any], session_id: str) -> dict[str, Any]:
-        access = self._sign({"sub": str(user["id"]), "role": "authenticated",
-                             "aud": "authenticated", "email": user["email"],
-                             "session_id": session_id})
+        access = self._sign(
+            {
+                "sub": str(user["id"]),
+                "role": "authenticated",
+                "aud": "authenticated",
+                "email": user["email"],
+                "session_id": session_id,
+            }
+        )
         refresh = secrets.token_urlsafe(24)
         with self._lock:
-            self._refresh[refresh] = {"user_id": str(user["id"]), "session_id": session_id,
-                                      "used": False}
-        return {"access_token": access, "token_type": "bearer",
-                "expires_in": self.access_token_seconds,
-                "expires_at": int(self.now()) + self.access_token_seconds,
-                "refresh_token": refresh, "user": self._user_json(user)}
+            self._refresh[refresh] = {
+                "user_id": str(user["id"]),
+                "session_id": session_id,
+                "used": False,
+            }
+        return {
+            "access_token": access,
+            "token_type": "bearer",
+            "expires_in": self.access_token_seconds,
+            "expires_at": int(self.now()) + self.access_token_seconds,
+            "refresh_token": refresh,
+            "user": self._user_json(user),
+        }
 
     def _find_user(self, where: str, params: list[Any]) -> dict[str, Any] | None:
         with self._admin_pool.connection() as conn:
@@ -425,33 +489,48 @@ class Gateway:
                 [str(body.get("email", "")), str(body.get("password", ""))],
             )
             if user is None:
-                return 400, {"code": 400, "error_code": "invalid_credentials",
-                             "msg": "Invalid login credentials"}
+                return 400, {
+                    "code": 400,
+                    "error_code": "invalid_credentials",
+                    "msg": "Invalid login credentials",
+                }
             return 200, self._session(user, str(uuid.uuid4()))
         if grant == "refresh_token":
             token = str(body.get("refresh_token", ""))
             with self._lock:
                 info = self._refresh.get(token)
                 if info is None or info["session_id"] in self._revoked_sessions:
-                    return 400, {"code": 400, "error_code": "refresh_token_not_found",
-                                 "msg": "Invalid Refresh Token: Refresh Token Not Found"}
+                    return 400, {
+                        "code": 400,
+                        "error_code": "refresh_token_not_found",
+                        "msg": "Invalid Refresh Token: Refresh Token Not Found",
+                    }
                 if info["used"]:  # reuse: GoTrue revokes the whole session
                     self._revoked_sessions.add(info["session_id"])
-                    return 400, {"code": 400, "error_code": "refresh_token_already_used",
-                                 "msg": "Invalid Refresh Token: Already Used"}
+                    return 400, {
+                        "code": 400,
+                        "error_code": "refresh_token_already_used",
+                        "msg": "Invalid Refresh Token: Already Used",
+                    }
                 info["used"] = True
             user = self._find_user("id = %s", [info["user_id"]])
             if user is None:
                 return 400, {"code": 400, "error_code": "user_not_found", "msg": "User not found"}
             return 200, self._session(user, info["session_id"])
-        return 400, {"code": 400, "error_code": "unsupported_grant_type",
-                     "msg": f"unsupported grant_type {grant}"}
+        return 400, {
+            "code": 400,
+            "error_code": "unsupported_grant_type",
+            "msg": f"unsupported grant_type {grant}",
+        }
 
     def admin_create_user(self, body: dict[str, Any]) -> tuple[int, Any]:
         email, password = body.get("email"), body.get("password")
         if not email or not password:
-            return 400, {"code": 400, "error_code": "validation_failed",
-                         "msg": "email and password are required"}
+            return 400, {
+                "code": 400,
+                "error_code": "validation_failed",
+                "msg": "email and password are required",
+            }
         try:
             with self._admin_pool.connection() as conn:
                 cur = conn.cursor(row_factory=dict_row)
@@ -460,13 +539,20 @@ class Gateway:
                     "raw_app_meta_data, raw_user_meta_data) values (%s, "
                     "extensions.crypt(%s, extensions.gen_salt('bf', 4)), "
                     "case when %s then now() end, %s, %s) returning *",
-                    [email, password, bool(body.get("email_confirm")),
-                     Jsonb(body.get("app_metadata") or {}),
-                     Jsonb(body.get("user_metadata") or {})],
+                    [
+                        email,
+                        password,
+                        bool(body.get("email_confirm")),
+                        Jsonb(body.get("app_metadata") or {}),
+                        Jsonb(body.get("user_metadata") or {}),
+                    ],
                 ).fetchone()
         except psycopg.errors.UniqueViolation:
-            return 422, {"code": 422, "error_code": "email_exists",
-                         "msg": "A user with this email address has already been registered"}
+            return 422, {
+                "code": 422,
+                "error_code": "email_exists",
+                "msg": "A user with this email address has already been registered",
+            }
         return 200, self._user_json(row)
 
     def admin_delete_user(self, user_id: str) -> tuple[int, Any]:
@@ -491,8 +577,9 @@ class Gateway:
                 ).fetchall()
         return self._sigs[fn]
 
-    def rpc(self, fn: str, body: Any, claims: dict[str, Any], fault: Fault | None
-            ) -> tuple[int, str | None]:
+    def rpc(
+        self, fn: str, body: Any, claims: dict[str, Any], fault: Fault | None
+    ) -> tuple[int, str | None]:
         if not isinstance(body, dict):
             raise _ApiError(400, "PGRST102", "RPC arguments must be a JSON object")
         chosen = None
@@ -503,8 +590,11 @@ class Gateway:
                 chosen = (sig, names)
                 break
         if chosen is None:
-            raise _ApiError(404, "PGRST202",
-                            f"Could not find the function public.{fn}({', '.join(sorted(body))})")
+            raise _ApiError(
+                404,
+                "PGRST202",
+                f"Could not find the function public.{fn}({', '.join(sorted(body))})",
+            )
         sig, names = chosen
         types = dict(zip(names, sig["types"], strict=False))
         args = [n for n in names if n in body]
@@ -534,16 +624,20 @@ class Gateway:
                         raise _Drop()
             except psycopg.Error as exc:
                 diag = exc.diag
-                raise _ApiError(_status_for(exc.sqlstate, role), exc.sqlstate or "PGRST000",
-                                diag.message_primary or str(exc), diag.message_detail,
-                                diag.message_hint) from None
+                raise _ApiError(
+                    _status_for(exc.sqlstate, role),
+                    exc.sqlstate or "PGRST000",
+                    diag.message_primary or str(exc),
+                    diag.message_detail,
+                    diag.message_hint,
+                ) from None
         if sig["rettype"] == "void":
             return 204, None
         return 200, row[0] if row else "null"
 
-
-    def table(self, method: str, table: str, query: str, body: Any, claims: dict[str, Any]
-              ) -> tuple[int, str | None]:
+    def table(
+        self, method: str, table: str, query: str, body: Any, claims: dict[str, Any]
+    ) -> tuple[int, str | None]:
         """PostgREST's table endpoints, enough for RLS tests: select/insert/update/delete with
         ``col=eq.value`` filters, run as the JWT's role like an RPC."""
         params = parse_qs(query)
@@ -563,8 +657,10 @@ class Gateway:
             cols = params.get("select", ["*"])[0]
             if cols != "*" and not all(ident.match(c) for c in cols.split(",")):
                 raise _ApiError(400, "PGRST100", f"unsupported select {cols}")
-            sql = (f"select coalesce(json_agg(t), '[]')::text from "
-                   f"(select {cols} from public.{table}{clause}) t")
+            sql = (
+                f"select coalesce(json_agg(t), '[]')::text from "
+                f"(select {cols} from public.{table}{clause}) t"
+            )
             args: list[Any] = values
             status = 200
         elif method == "POST":
@@ -573,18 +669,22 @@ class Gateway:
             if not all(ident.match(k) for k in keys):
                 raise _ApiError(400, "PGRST204", "bad column name")
             cols = ", ".join(keys)
-            sql = (f"with ins as (insert into public.{table} ({cols}) select {cols} from "
-                   f"json_populate_recordset(null::public.{table}, %s::json) returning 1) "
-                   "select '[]'")
+            sql = (
+                f"with ins as (insert into public.{table} ({cols}) select {cols} from "
+                f"json_populate_recordset(null::public.{table}, %s::json) returning 1) "
+                "select '[]'"
+            )
             args, status = [json.dumps(rows)], 201
         elif method == "PATCH":
             keys = sorted(body)
             if not all(ident.match(k) for k in keys):
                 raise _ApiError(400, "PGRST204", "bad column name")
             sets = ", ".join(f"{k} = r.{k}" for k in keys)
-            sql = (f"with upd as (update public.{table} set {sets} from "
-                   f"json_populate_record(null::public.{table}, %s::json) r{clause} "
-                   "returning 1) select '[]'")
+            sql = (
+                f"with upd as (update public.{table} set {sets} from "
+                f"json_populate_record(null::public.{table}, %s::json) r{clause} "
+                "returning 1) select '[]'"
+            )
             args, status = [json.dumps(body), *values], 200
         elif method == "DELETE":
             sql = f"with del as (delete from public.{table}{clause} returning 1) select '[]'"
@@ -595,20 +695,32 @@ class Gateway:
         with self._api_pool.connection() as conn:
             try:
                 with conn.transaction():
-                    conn.execute("select set_config('role', %s, true), "
-                                 "set_config('request.jwt.claims', %s, true)",
-                                 [role, json.dumps(claims)])
+                    conn.execute(
+                        "select set_config('role', %s, true), "
+                        "set_config('request.jwt.claims', %s, true)",
+                        [role, json.dumps(claims)],
+                    )
                     row = conn.execute(sql, args).fetchone()
             except psycopg.Error as exc:
-                raise _ApiError(_status_for(exc.sqlstate, role), exc.sqlstate or "PGRST000",
-                                exc.diag.message_primary or str(exc), exc.diag.message_detail,
-                                exc.diag.message_hint) from None
+                raise _ApiError(
+                    _status_for(exc.sqlstate, role),
+                    exc.sqlstate or "PGRST000",
+                    exc.diag.message_primary or str(exc),
+                    exc.diag.message_detail,
+                    exc.diag.message_hint,
+                ) from None
         return status, row[0]
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = {"code": code, "message": message, "details": details, "hint": hint}
@@ -686,8 +798,15 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
-            return self._reply(400, {"code": "PGRST102", "message": "Empty or invalid json",
-                                     "details": None, "hint": None})
+            return self._reply(
+                400,
+                {
+                    "code": "PGRST102",
+                    "message": "Empty or invalid json",
+                    "details": None,
+                    "hint": None,
+                },
+            )
         try:
             status, payload, text = self._route(method, path, url.query, body, fault)
         except _Drop:
@@ -706,14 +825,15 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def _route(self, method: str, path: str, query: str, body: Any, fault: Fault | None
-               ) -> tuple[int, Any, str | None]:
+    def _route(
+        self, method: str, path: str, query: str, body: Any, fault: Fault | None
+    ) -> tuple[int, Any, str | None]:
         gw = self.gw
         if path.startswith("/auth/v1/"):
             apikey = self.headers.get("apikey") or ""
             if apikey not in (gw.anon_key, gw.service_role_key):
                 return 401, {"message": "Invalid API key"}, None
-            sub = path[len("/auth/v1/"):]
+            sub = path[len("/auth/v1/") :]
             if sub == "token" and method == "POST":
                 grant = parse_qs(query).get("grant_type", [""])[0]
                 status, payload = gw.auth_token(grant, body)
@@ -724,8 +844,11 @@ class _Handler(BaseHTTPRequestHandler):
                 except _ApiError:
                     claims = {}
                 if claims.get("role") != "service_role":
-                    return 403, {"code": 403, "error_code": "not_admin",
-                                 "msg": "User not allowed"}, None
+                    return (
+                        403,
+                        {"code": 403, "error_code": "not_admin", "msg": "User not allowed"},
+                        None,
+                    )
                 if sub == "admin/users" and method == "POST":
                     status, payload = gw.admin_create_user(body)
                     return status, payload, None
@@ -743,8 +866,11 @@ class _Handler(BaseHTTPRequestHandler):
             claims = gw.claims_for(self.headers.get("Authorization"))
             status, text = gw.table(method, path.rsplit("/", 1)[1], query, body, claims)
             return status, None, text
-        return 404, {"code": "PGRST125", "message": f"Invalid path {path}", "details": None,
-                     "hint": None}, None
+        return (
+            404,
+            {"code": "PGRST125", "message": f"Invalid path {path}", "details": None, "hint": None},
+            None,
+        )
 
 
 def utc_iso(ts: float | None = None) -> str:

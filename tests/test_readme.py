@@ -26,7 +26,8 @@ def test_every_setting_is_in_the_readme_and_no_stale_one():
     # a door), and the optional real-Supabase test project
     not_settings = {"FACEGATE_FIXTURES", "FACEGATE_SUPABASE_SERVICE_ROLE_KEY"}
     extra = {
-        name for name in documented - settings - not_settings
+        name
+        for name in documented - settings - not_settings
         if not name.startswith("FACEGATE_TEST_")
     }
     assert not extra, f"README names settings that do not exist: {sorted(extra)}"

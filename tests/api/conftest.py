@@ -100,12 +100,20 @@ def enrolled(api: Api, people_dir: Path) -> dict[str, str]:
     ids = {}
     admin = api.admin
     for folder in sorted(p for p in people_dir.iterdir() if p.is_dir()):
-        resp = admin.post("/people", json={"name": folder.name.replace("_", " ").title(),
-                                           "external_id": f"fixture-{folder.name}"})
+        resp = admin.post(
+            "/people",
+            json={
+                "name": folder.name.replace("_", " ").title(),
+                "external_id": f"fixture-{folder.name}",
+            },
+        )
         assert resp.status_code == 201, resp.text
         pid = resp.json()["id"]
-        photos = [("photos", (p.name, p.read_bytes(), "image/jpeg"))
-                  for p in sorted(folder.iterdir()) if p.is_file()]
+        photos = [
+            ("photos", (p.name, p.read_bytes(), "image/jpeg"))
+            for p in sorted(folder.iterdir())
+            if p.is_file()
+        ]
         resp = admin.post(f"/people/{pid}/faces", files=photos)
         assert resp.status_code == 201, resp.text
         assert resp.json()["enrolled"] == len(photos), resp.text

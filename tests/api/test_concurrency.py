@@ -37,8 +37,7 @@ def test_api_writes_while_the_appliance_writes_events(api: Api) -> None:
         statuses.append(resp.status_code)
         pid = resp.json()["id"]
         for n in range(5):
-            statuses.append(client.patch(f"/people/{pid}", json={"notes": f"edit {n}"}
-                                         ).status_code)
+            statuses.append(client.patch(f"/people/{pid}", json={"notes": f"edit {n}"}).status_code)
             statuses.append(client.get("/events", params={"door": door}).status_code)
         statuses.append(client.delete(f"/people/{pid}").status_code)
         return statuses
@@ -54,5 +53,7 @@ def test_api_writes_while_the_appliance_writes_events(api: Api) -> None:
     assert appliance_errors == []
     assert set(results) <= {200, 201}, sorted(set(results))
     assert written[0] > 0
-    assert api.db.execute("SELECT count(*) FROM events WHERE door = ?",
-                          [door]).fetchone()[0] == written[0]
+    assert (
+        api.db.execute("SELECT count(*) FROM events WHERE door = ?", [door]).fetchone()[0]
+        == written[0]
+    )

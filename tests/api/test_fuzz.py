@@ -38,8 +38,17 @@ def real_ids(api: Api) -> dict[str, str]:
     schedule = admin.post("/schedules", json={"name": "fuzz", "windows": []}).json()["id"]
     api.settings.snapshot_dir.mkdir(parents=True, exist_ok=True)
     (api.settings.snapshot_dir / "fuzz.jpg").write_bytes(b"\xff\xd8\xff\xd9")
-    store.insert_events(api.db, [{"id": "fuzz-event", "door": "fuzz", "kind": "access_granted",
-                                  "snapshot_path": str(api.settings.snapshot_dir / "fuzz.jpg")}])
+    store.insert_events(
+        api.db,
+        [
+            {
+                "id": "fuzz-event",
+                "door": "fuzz",
+                "kind": "access_granted",
+                "snapshot_path": str(api.settings.snapshot_dir / "fuzz.jpg"),
+            }
+        ],
+    )
     return {"person_id": person, "schedule_id": schedule, "event_id": "fuzz-event"}
 
 
@@ -67,16 +76,26 @@ def test_no_input_breaks_the_api(
     headers = {"Authorization": f"Bearer {api.admin_token}"}
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=25, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=25,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case) -> None:
         if method != "DELETE" and case.path_parameters:
             # fuzz the body and query of a real item; deletes keep their fuzzed (unknown) ids
             case.path_parameters = {k: real_ids.get(k, v) for k, v in case.path_parameters.items()}
         case.call_and_validate(
-            base_url=api.url, headers=headers,
-            checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                    response_schema_conformance],
+            base_url=api.url,
+            headers=headers,
+            checks=[
+                not_a_server_error,
+                status_code_conformance,
+                content_type_conformance,
+                response_schema_conformance,
+            ],
         )
 
     check()

@@ -15,15 +15,18 @@ OFFICE = [{"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:30"}]
 
 
 def _schedule(api: Api, windows=OFFICE) -> dict:
-    resp = api.admin.post("/schedules", json={"name": f"s-{uuid.uuid4().hex[:8]}",
-                                              "windows": windows})
+    resp = api.admin.post(
+        "/schedules", json={"name": f"s-{uuid.uuid4().hex[:8]}", "windows": windows}
+    )
     assert resp.status_code == 201, resp.text
     return resp.json()
 
 
 def test_create_read_update_list(api: Api) -> None:
-    overnight = [{"days": [5, 4], "start": "22:00", "end": "06:00"},
-                 {"days": [6], "start": "00:00", "end": "24:00"}]
+    overnight = [
+        {"days": [5, 4], "start": "22:00", "end": "06:00"},
+        {"days": [6], "start": "00:00", "end": "24:00"},
+    ]
     sched = _schedule(api, overnight)
     assert sched["windows"][0]["days"] == [4, 5]  # normalised
     assert api.viewer.get(f"/schedules/{sched['id']}").json() == sched
@@ -75,8 +78,7 @@ def test_assign_to_a_person_and_the_gallery_carries_it(api: Api) -> None:
     assert api.admin.delete(f"/schedules/{sched['id']}").status_code == 200
     assert_error(api.viewer.get(f"/schedules/{sched['id']}"), 404)
     assert_error(api.admin.delete(f"/schedules/{sched['id']}"), 404)
-    assert_error(api.admin.patch(f"/people/{person['id']}", json={"schedule_id": sched["id"]}),
-                 400)
+    assert_error(api.admin.patch(f"/people/{person['id']}", json={"schedule_id": sched["id"]}), 400)
 
 
 def test_duplicate_names_conflict(api: Api) -> None:

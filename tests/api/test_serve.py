@@ -23,10 +23,19 @@ def _free_port() -> int:
 def test_serves_and_stops_on_sigterm(tmp_path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update(FACEGATE_DATA_DIR=str(tmp_path / "data"), FACEGATE_API_PORT=str(port),
-               PYTHONPATH=str(REPO_ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "admin_api"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env.update(
+        FACEGATE_DATA_DIR=str(tmp_path / "data"),
+        FACEGATE_API_PORT=str(port),
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "admin_api"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

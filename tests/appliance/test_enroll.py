@@ -163,8 +163,9 @@ def test_same_face_under_another_name_is_refused(engine, settings, people_dir):
     (res,) = again.results
     assert res.code == "matches_other_person" and "Joe" in res.message
     # the same person may of course get more faces
-    more = enrol(db, engine, settings, photos_of(people_dir, "joe_biden")[1:],
-                 person_id=first.person_id)
+    more = enrol(
+        db, engine, settings, photos_of(people_dir, "joe_biden")[1:], person_id=first.person_id
+    )
     assert more.enrolled == 1
 
 
@@ -173,8 +174,14 @@ def test_the_same_photo_twice_is_skipped_with_a_note(engine, settings, people_di
 
     db = store.open_db(settings.db_path)
     first, second = photos_of(people_dir, "rose_leslie")
-    res = enrol(db, engine, settings, [first, second, ("copy.jpg", first[1])], name="Rose",
-                external_id="rose")
+    res = enrol(
+        db,
+        engine,
+        settings,
+        [first, second, ("copy.jpg", first[1])],
+        name="Rose",
+        external_id="rose",
+    )
     assert res.enrolled == 2 and res.verdict == ALL_ACCEPTED
     skipped = res.results[2]
     assert skipped.code == DUPLICATE and "same file as" in skipped.message
@@ -182,8 +189,7 @@ def test_the_same_photo_twice_is_skipped_with_a_note(engine, settings, people_di
     # again, and a re-saved smaller copy (other bytes, practically the same face): nothing new
     rgb = load_photo(first[1], first[0])
     small = _jpeg(cv2.resize(rgb, None, fx=0.8, fy=0.8))
-    again = enrol(db, engine, settings, [first, second, ("resaved.jpg", small)],
-                  external_id="rose")
+    again = enrol(db, engine, settings, [first, second, ("resaved.jpg", small)], external_id="rose")
     assert again.enrolled == 0 and again.verdict == ALL_ACCEPTED
     assert {r.code for r in again.results} == {DUPLICATE}
     assert "practically identical" in again.results[2].message

@@ -135,8 +135,12 @@ def test_processes_starting_together_migrate_once(tmp_path):
     path = tmp_path / "race.db"
     code = "import sys; from appliance import store; store.open_db(sys.argv[1])"
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=REPO_ROOT,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(path)],
+            cwd=REPO_ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     errors = [p.communicate(timeout=60)[1] for p in procs]

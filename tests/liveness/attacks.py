@@ -282,8 +282,12 @@ class FaceSequence:
         """Every n-th frame, as a pipeline that detects on every n-th frame sees the face."""
         pick = slice(None, None, n)
         return FaceSequence(
-            self.frame_idx[pick], self.t[pick], self.boxes[pick], self.landmarks[pick],
-            self.crops[pick], self.encodings,
+            self.frame_idx[pick],
+            self.t[pick],
+            self.boxes[pick],
+            self.landmarks[pick],
+            self.crops[pick],
+            self.encodings,
         )
 
 

@@ -36,8 +36,9 @@ class Central:
     # implemented by the backends
     def site_id(self, site: str) -> str: ...
     def device_id(self, email: str) -> str: ...
-    def add_person(self, site: str, name: str, embeddings: list[np.ndarray], model: str,
-                   **fields: Any) -> str: ...
+    def add_person(
+        self, site: str, name: str, embeddings: list[np.ndarray], model: str, **fields: Any
+    ) -> str: ...
     def update_person(self, person_id: str, **fields: Any) -> None: ...
     def delete_person(self, person_id: str) -> None: ...
     def add_raw_face(self, person_id: str, embedding: list[Any], model: str) -> str: ...
@@ -66,21 +67,34 @@ class GatewayCentral(Central):
         return str(self.sql("select id from sites where name = %s", [site])[0]["id"])
 
     def device_id(self, email: str) -> str:
-        return str(self.sql("select d.id from devices d join auth.users u on u.id = "
-                            "d.auth_user_id where u.email = %s", [email])[0]["id"])
+        return str(
+            self.sql(
+                "select d.id from devices d join auth.users u on u.id = "
+                "d.auth_user_id where u.email = %s",
+                [email],
+            )[0]["id"]
+        )
 
-    def add_person(self, site: str, name: str, embeddings: list[np.ndarray], model: str,
-                   **fields: Any) -> str:
+    def add_person(
+        self, site: str, name: str, embeddings: list[np.ndarray], model: str, **fields: Any
+    ) -> str:
         pid = str(uuid.uuid4())
         cols = ["id", "name", *fields]
         with psycopg.connect(self.dsn) as conn:  # one transaction, as an admin tool would
-            conn.execute(f"insert into persons ({', '.join(cols)}) values "
-                         f"({', '.join(['%s'] * len(cols))})", [pid, name, *fields.values()])
+            conn.execute(
+                f"insert into persons ({', '.join(cols)}) values ({', '.join(['%s'] * len(cols))})",
+                [pid, name, *fields.values()],
+            )
             for emb in embeddings:
-                conn.execute("insert into faces (person_id, embedding, model) values (%s, %s, %s)",
-                             [pid, [float(v) for v in emb], model])
-            conn.execute("insert into person_sites (person_id, site_id) "
-                         "select %s, id from sites where name = %s", [pid, site])
+                conn.execute(
+                    "insert into faces (person_id, embedding, model) values (%s, %s, %s)",
+                    [pid, [float(v) for v in emb], model],
+                )
+            conn.execute(
+                "insert into person_sites (person_id, site_id) "
+                "select %s, id from sites where name = %s",
+                [pid, site],
+            )
         return pid
 
     def update_person(self, person_id: str, **fields: Any) -> None:
@@ -91,25 +105,33 @@ class GatewayCentral(Central):
         self.sql("delete from persons where id = %s", [person_id])
 
     def revoke_access(self, person_id: str, site: str) -> None:
-        self.sql("delete from person_sites where person_id = %s and site_id = "
-                 "(select id from sites where name = %s)", [person_id, site])
+        self.sql(
+            "delete from person_sites where person_id = %s and site_id = "
+            "(select id from sites where name = %s)",
+            [person_id, site],
+        )
 
     def add_raw_face(self, person_id: str, embedding: list[Any], model: str) -> str:
-        return str(self.sql("insert into faces (person_id, embedding, model) values "
-                            "(%s, %s::real[], %s) returning id",
-                            [person_id, embedding, model])[0]["id"])
+        return str(
+            self.sql(
+                "insert into faces (person_id, embedding, model) values "
+                "(%s, %s::real[], %s) returning id",
+                [person_id, embedding, model],
+            )[0]["id"]
+        )
 
     def person(self, person_id: str) -> dict[str, Any] | None:
         rows = self.sql("select * from persons where id = %s", [person_id])
         return rows[0] if rows else None
 
     def faces(self, person_id: str) -> list[dict[str, Any]]:
-        return self.sql("select * from faces where person_id = %s order by created_at",
-                        [person_id])
+        return self.sql("select * from faces where person_id = %s order by created_at", [person_id])
 
     def event_ids(self, device_id: str) -> list[str]:
-        return [str(r["id"]) for r in self.sql(
-            "select id from access_events where device_id = %s", [device_id])]
+        return [
+            str(r["id"])
+            for r in self.sql("select id from access_events where device_id = %s", [device_id])
+        ]
 
     def close(self) -> None:
         pass
@@ -123,8 +145,11 @@ class SupabaseCentral(Central):
     def __init__(self, url: str, anon_key: str, service_key: str) -> None:
         self.url, self.anon_key, self.service_key = url, anon_key, service_key
         self._http = httpx.Client(timeout=30)
-        self.sb = create_client(url, service_key, ClientOptions(
-            httpx_client=self._http, auto_refresh_token=False, persist_session=False))
+        self.sb = create_client(
+            url,
+            service_key,
+            ClientOptions(httpx_client=self._http, auto_refresh_token=False, persist_session=False),
+        )
 
     def site_id(self, site: str) -> str:
         return self.sb.table("sites").select("id").eq("name", site).execute().data[0]["id"]
@@ -135,15 +160,18 @@ class SupabaseCentral(Central):
         rows = self.sb.table("devices").select("id").eq("auth_user_id", uid).execute().data
         return rows[0]["id"]
 
-    def add_person(self, site: str, name: str, embeddings: list[np.ndarray], model: str,
-                   **fields: Any) -> str:
+    def add_person(
+        self, site: str, name: str, embeddings: list[np.ndarray], model: str, **fields: Any
+    ) -> str:
         pid = str(uuid.uuid4())
         self.sb.table("persons").insert({"id": pid, "name": name, **fields}).execute()
         for emb in embeddings:
-            self.sb.table("faces").insert({"person_id": pid, "model": model,
-                                           "embedding": [float(v) for v in emb]}).execute()
-        self.sb.table("person_sites").insert({"person_id": pid,
-                                              "site_id": self.site_id(site)}).execute()
+            self.sb.table("faces").insert(
+                {"person_id": pid, "model": model, "embedding": [float(v) for v in emb]}
+            ).execute()
+        self.sb.table("person_sites").insert(
+            {"person_id": pid, "site_id": self.site_id(site)}
+        ).execute()
         return pid
 
     def update_person(self, person_id: str, **fields: Any) -> None:
@@ -153,8 +181,12 @@ class SupabaseCentral(Central):
         self.sb.table("persons").delete().eq("id", person_id).execute()
 
     def add_raw_face(self, person_id: str, embedding: list[Any], model: str) -> str:
-        return self.sb.table("faces").insert({"person_id": person_id, "model": model,
-                                              "embedding": embedding}).execute().data[0]["id"]
+        return (
+            self.sb.table("faces")
+            .insert({"person_id": person_id, "model": model, "embedding": embedding})
+            .execute()
+            .data[0]["id"]
+        )
 
     def person(self, person_id: str) -> dict[str, Any] | None:
         rows = self.sb.table("persons").select("*").eq("id", person_id).execute().data
@@ -167,8 +199,14 @@ class SupabaseCentral(Central):
         ids: list[str] = []
         start = 0
         while True:
-            page = (self.sb.table("access_events").select("id").eq("device_id", device_id)
-                    .range(start, start + 999).execute().data)
+            page = (
+                self.sb.table("access_events")
+                .select("id")
+                .eq("device_id", device_id)
+                .range(start, start + 999)
+                .execute()
+                .data
+            )
             ids += [r["id"] for r in page]
             if len(page) < 1000:
                 return ids

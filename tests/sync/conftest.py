@@ -27,16 +27,21 @@ from sync.engine import RetryPolicy, SyncEngine
 from tests.supabase_gateway import Gateway, ThrowawayPostgres, bootstrap_central, find_pg_bindir
 from tests.sync.central import Central, GatewayCentral, SupabaseCentral, unique
 
-SUPABASE_ENV = ("FACEGATE_TEST_SUPABASE_URL", "FACEGATE_TEST_SUPABASE_ANON_KEY",
-                "FACEGATE_TEST_SUPABASE_SERVICE_ROLE_KEY")
+SUPABASE_ENV = (
+    "FACEGATE_TEST_SUPABASE_URL",
+    "FACEGATE_TEST_SUPABASE_ANON_KEY",
+    "FACEGATE_TEST_SUPABASE_SERVICE_ROLE_KEY",
+)
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[ThrowawayPostgres]:
     bindir = find_pg_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin "
-                    "(install Debian's `postgresql`, or set FACEGATE_TEST_PG_BINDIR)")
+        pytest.skip(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin "
+            "(install Debian's `postgresql`, or set FACEGATE_TEST_PG_BINDIR)"
+        )
     cluster = ThrowawayPostgres(bindir).start()
     try:
         yield cluster
@@ -83,8 +88,10 @@ def _central_params() -> list:
         "supabase",
         marks=pytest.mark.skipif(
             not all(os.environ.get(k) for k in SUPABASE_ENV),
-            reason="real-Supabase variant: set " + ", ".join(SUPABASE_ENV)
-            + " (a project with sync/supabase/migrations applied)"),
+            reason="real-Supabase variant: set "
+            + ", ".join(SUPABASE_ENV)
+            + " (a project with sync/supabase/migrations applied)",
+        ),
     )
     return ["gateway", real]
 
@@ -139,25 +146,34 @@ def make_door(tmp_path: Path) -> Iterator:
     """Provision a door on a central store and build its engine (fast retries, short timeout)."""
     made: list[Door] = []
 
-    def make(central: Central, site: str | None = None, *, batch: int = 200,
-             timeout: float = 2.0) -> Door:
+    def make(
+        central: Central, site: str | None = None, *, batch: int = 200, timeout: float = 2.0
+    ) -> Door:
         site = site or unique("site")
         name = unique("door")
         env = central.provision(site, name)
         data_dir = tmp_path / name
         settings = load_settings(
-            data_dir=data_dir, pin_factory="mock", door_name=name,
+            data_dir=data_dir,
+            pin_factory="mock",
+            door_name=name,
             supabase_url=env["FACEGATE_SUPABASE_URL"],
             supabase_anon_key=env["FACEGATE_SUPABASE_ANON_KEY"],
             device_email=env["FACEGATE_DEVICE_EMAIL"],
-            device_password=env["FACEGATE_DEVICE_PASSWORD"], sync_batch_size=batch,
+            device_password=env["FACEGATE_DEVICE_PASSWORD"],
+            sync_batch_size=batch,
         )
         db = open_db(settings.db_path)
-        client = CentralClient(settings.supabase_url, env["FACEGATE_SUPABASE_ANON_KEY"],
-                               settings.device_email, env["FACEGATE_DEVICE_PASSWORD"],
-                               timeout=timeout)
-        engine = SyncEngine(settings, db, client, stop=threading.Event(), retry=FAST_RETRY,
-                            rng=random.Random(7))
+        client = CentralClient(
+            settings.supabase_url,
+            env["FACEGATE_SUPABASE_ANON_KEY"],
+            settings.device_email,
+            env["FACEGATE_DEVICE_PASSWORD"],
+            timeout=timeout,
+        )
+        engine = SyncEngine(
+            settings, db, client, stop=threading.Event(), retry=FAST_RETRY, rng=random.Random(7)
+        )
         door = Door(site, name, env, settings, db, engine, client)
         made.append(door)
         return door

@@ -29,8 +29,7 @@ def test_an_expired_token_is_refreshed_and_the_call_retried(gateway, gateway_cen
     assert store.get_status(door.db, "sync")["state"] == "ok"
 
 
-def test_a_token_about_to_expire_is_refreshed_before_the_call(gateway, gateway_central,
-                                                              make_door):
+def test_a_token_about_to_expire_is_refreshed_before_the_call(gateway, gateway_central, make_door):
     gateway.access_token_seconds = 5  # inside supabase-py's 10 s refresh margin
     door = make_door(gateway_central)
     door.engine.heartbeat()

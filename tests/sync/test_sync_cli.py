@@ -21,14 +21,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _base_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update(PYTHONPATH=str(REPO), FACEGATE_DATA_DIR=str(data_dir),
-               FACEGATE_PIN_FACTORY="mock")
+    env.update(PYTHONPATH=str(REPO), FACEGATE_DATA_DIR=str(data_dir), FACEGATE_PIN_FACTORY="mock")
     return env
 
 
 def run_sync(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sync", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "sync", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _wait_for(check, timeout: float = 30.0) -> bool:
@@ -72,8 +76,7 @@ def test_once_and_status(gateway_central, make_door, face_vectors):
     assert as_json["pull_cursor"] > 0 and as_json["last_error"] is None
 
 
-def test_once_fails_with_a_non_zero_exit_when_the_centre_is_unreachable(make_door,
-                                                                         gateway_central):
+def test_once_fails_with_a_non_zero_exit_when_the_centre_is_unreachable(make_door, gateway_central):
     door = make_door(gateway_central)
     env = door.subprocess_env()
     env["FACEGATE_SUPABASE_URL"] = f"http://127.0.0.1:{free_port()}"  # nobody listens
@@ -98,45 +101,84 @@ def test_provision_prints_a_working_env(gateway, tmp_path):
     site, door = unique("Main site"), "Front door"
     done = run_sync("provision", "--site", site, "--door", door, env=env)
     assert done.returncode == 0, done.stderr
-    lines = dict(line.split("=", 1) for line in done.stdout.splitlines()
-                 if line and not line.startswith("#"))
-    assert set(lines) == {"FACEGATE_SUPABASE_URL", "FACEGATE_SUPABASE_ANON_KEY",
-                          "FACEGATE_DEVICE_EMAIL", "FACEGATE_DEVICE_PASSWORD",
-                          "FACEGATE_DOOR_NAME"}
+    lines = dict(
+        line.split("=", 1) for line in done.stdout.splitlines() if line and not line.startswith("#")
+    )
+    assert set(lines) == {
+        "FACEGATE_SUPABASE_URL",
+        "FACEGATE_SUPABASE_ANON_KEY",
+        "FACEGATE_DEVICE_EMAIL",
+        "FACEGATE_DEVICE_PASSWORD",
+        "FACEGATE_DOOR_NAME",
+    }
     assert gateway.service_role_key not in done.stdout  # the door never gets the service key
-    client = CentralClient(lines["FACEGATE_SUPABASE_URL"], lines["FACEGATE_SUPABASE_ANON_KEY"],
-                           lines["FACEGATE_DEVICE_EMAIL"], lines["FACEGATE_DEVICE_PASSWORD"])
+    client = CentralClient(
+        lines["FACEGATE_SUPABASE_URL"],
+        lines["FACEGATE_SUPABASE_ANON_KEY"],
+        lines["FACEGATE_DEVICE_EMAIL"],
+        lines["FACEGATE_DEVICE_PASSWORD"],
+    )
     try:
         assert client.call("pull_changes", {"after": 0})["changes"] == []
     finally:
         client.close()
 
-    again = run_sync("provision", "--site", site, "--door", door, "--email",
-                     f"{uuid.uuid4().hex}@doors.facegate.local", env=env)
+    again = run_sync(
+        "provision",
+        "--site",
+        site,
+        "--door",
+        door,
+        "--email",
+        f"{uuid.uuid4().hex}@doors.facegate.local",
+        env=env,
+    )
     assert again.returncode == 1 and "already provisioned" in again.stderr
 
 
-def test_the_loop_syncs_both_ways_and_stops_cleanly_on_sigterm(gateway_central, make_door,
-                                                               face_vectors):
+def test_the_loop_syncs_both_ways_and_stops_cleanly_on_sigterm(
+    gateway_central, make_door, face_vectors
+):
     door = make_door(gateway_central)
     env = door.subprocess_env()
-    env.update(FACEGATE_SYNC_PULL_SECONDS="0.3", FACEGATE_SYNC_PUSH_SECONDS="0.2",
-               FACEGATE_SYNC_HEARTBEAT_SECONDS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "sync"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env.update(
+        FACEGATE_SYNC_PULL_SECONDS="0.3",
+        FACEGATE_SYNC_PUSH_SECONDS="0.2",
+        FACEGATE_SYNC_HEARTBEAT_SECONDS="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert _wait_for(lambda: (store.get_status(door.db, "sync") or {}).get("state") == "ok")
-        pid = gateway_central.add_person(door.site, "Obama", [face_vectors.obama],
-                                         face_vectors.model)
-        assert _wait_for(lambda: door.db.execute(
-            "SELECT count(*) FROM faces WHERE person_id = ?", [pid]).fetchone()[0] == 1)
+        pid = gateway_central.add_person(
+            door.site, "Obama", [face_vectors.obama], face_vectors.model
+        )
+        assert _wait_for(
+            lambda: (
+                door.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", [pid]).fetchone()[
+                    0
+                ]
+                == 1
+            )
+        )
         store.insert_events(door.db, [{"door": door.name, "kind": "grant", "person_id": pid}])
-        assert _wait_for(lambda: door.db.execute(
-            "SELECT count(*) FROM events WHERE synced = 0").fetchone()[0] == 0)
+        assert _wait_for(
+            lambda: (
+                door.db.execute("SELECT count(*) FROM events WHERE synced = 0").fetchone()[0] == 0
+            )
+        )
         device = gateway_central.device_id(door.email)
         assert len(gateway_central.event_ids(device)) == 1
-        assert _wait_for(lambda: gateway_central.sql(
-            "select 1 from device_heartbeats where device_id = %s", [device]))
+        assert _wait_for(
+            lambda: gateway_central.sql(
+                "select 1 from device_heartbeats where device_id = %s", [device]
+            )
+        )
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0

@@ -41,8 +41,7 @@ def test_a_door_cannot_read_another_sites_people(central, two_sites):
     door, other, mine, theirs = two_sites
     sb = door.client._sb
     assert [r["id"] for r in sb.table("persons").select("id").execute().data] == [mine]
-    assert {r["person_id"] for r in sb.table("faces").select("person_id").execute().data} == {
-        mine}
+    assert {r["person_id"] for r in sb.table("faces").select("person_id").execute().data} == {mine}
     assert [r["name"] for r in sb.table("sites").select("name").execute().data] == [door.site]
     assert [r["name"] for r in sb.table("devices").select("name").execute().data] == [door.name]
     assert sb.table("persons").select("id").eq("id", theirs).execute().data == []
@@ -54,8 +53,12 @@ def test_a_door_cannot_write_another_doors_events(central, two_sites):
     door, other, _, _ = two_sites
     other_device = central.device_id(other.email)
     my_device = central.device_id(door.email)
-    event = {"id": str(uuid.uuid4()), "ts": store.to_iso(store.utc_now()), "door": other.name,
-             "kind": "grant"}
+    event = {
+        "id": str(uuid.uuid4()),
+        "ts": store.to_iso(store.utc_now()),
+        "door": other.name,
+        "kind": "grant",
+    }
     sb = door.client._sb
 
     # straight into the table, claiming to be the other door: refused by RLS
@@ -85,24 +88,42 @@ def test_a_door_cannot_change_people_directly_or_another_sites_people(central, t
         sb.table("persons").update({"name": "hijacked"}).eq("id", mine).execute()
     with pytest.raises(APIError):
         sb.table("persons").insert({"name": "intruder"}).execute()
-    reply = door.client.call("push_people", {"people": [{
-        "id": theirs, "name": "hijacked", "base_version": None, "faces": []}]})
+    reply = door.client.call(
+        "push_people",
+        {"people": [{"id": theirs, "name": "hijacked", "base_version": None, "faces": []}]},
+    )
     assert reply["rejected"] and "another site" in reply["rejected"][0]["error"]
     assert central.person(theirs)["name"] == "Biden"
     with pytest.raises(Refused):
-        door.client.call("provision_device", {"site_name": door.site, "door_name": "rogue",
-                                              "user_id": str(uuid.uuid4())})
+        door.client.call(
+            "provision_device",
+            {"site_name": door.site, "door_name": "rogue", "user_id": str(uuid.uuid4())},
+        )
 
 
 def test_anon_reads_nothing(central, two_sites):
     with httpx.Client(timeout=10) as http:
-        anon = create_client(central.url, central.anon_key, ClientOptions(
-            httpx_client=http, auto_refresh_token=False, persist_session=False))
-        for table in ("persons", "faces", "sites", "devices", "schedules", "person_sites",
-                      "access_events", "device_heartbeats"):
+        anon = create_client(
+            central.url,
+            central.anon_key,
+            ClientOptions(httpx_client=http, auto_refresh_token=False, persist_session=False),
+        )
+        for table in (
+            "persons",
+            "faces",
+            "sites",
+            "devices",
+            "schedules",
+            "person_sites",
+            "access_events",
+            "device_heartbeats",
+        ):
             assert _rows_or_refused(anon.table(table).select("*")) == [], table
-        for fn, params in (("pull_changes", {"after": 0}), ("push_events", {"events": []}),
-                           ("heartbeat", {"status": {}})):
+        for fn, params in (
+            ("pull_changes", {"after": 0}),
+            ("push_events", {"events": []}),
+            ("heartbeat", {"status": {}}),
+        ):
             with pytest.raises(APIError) as refused:
                 anon.rpc(fn, params).execute()
             assert refused.value.code in ("42501", "401"), fn

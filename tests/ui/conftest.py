@@ -106,8 +106,9 @@ def console_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleApi
         app.extensions["facegate"].close()
 
 
-def run_appliance(settings: Settings, probe: Path, tmp: Path, copies: int = 8,
-                  flicker: bool = False) -> None:
+def run_appliance(
+    settings: Settings, probe: Path, tmp: Path, copies: int = 8, flicker: bool = False
+) -> None:
     """The real appliance over a folder of ``copies`` of one probe photo, into the API's store.
 
     One still is not enough for the k-of-n vote, hence copies. Identical copies are skipped by
@@ -123,28 +124,47 @@ def run_appliance(settings: Settings, probe: Path, tmp: Path, copies: int = 8,
                 ImageEnhance.Brightness(img).enhance(1.0 + 0.08 * (i % 2)).save(target)
         else:
             shutil.copy(probe, target)
-    env = clean_env(FACEGATE_DATA_DIR=str(settings.data_dir), FACEGATE_PIN_FACTORY="mock",
-                    FACEGATE_LIVENESS="off", FACEGATE_STORE_EVENT_SNAPSHOTS="true")
-    r = subprocess.run([sys.executable, "-m", "appliance", "run", "--source", str(folder),
-                        "--once", "--fast"], cwd=tmp, env=env, capture_output=True, text=True,
-                       timeout=180)
+    env = clean_env(
+        FACEGATE_DATA_DIR=str(settings.data_dir),
+        FACEGATE_PIN_FACTORY="mock",
+        FACEGATE_LIVENESS="off",
+        FACEGATE_STORE_EVENT_SNAPSHOTS="true",
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "appliance", "run", "--source", str(folder), "--once", "--fast"],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
 
 
 @pytest.fixture(scope="session")
-def kit_entered(console_api: ConsoleApi, people_dir: Path, probes_dir: Path,
-                tmp_path_factory: pytest.TempPathFactory) -> dict:
+def kit_entered(
+    console_api: ConsoleApi,
+    people_dir: Path,
+    probes_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict:
     """Kit Harington enrolled (through the API), then seen by the real appliance: one grant."""
     http = console_api.http()
     base = f"{console_api.url}/api/v1"
-    person = http.post(f"{base}/people", json={"name": "Kit Harington",
-                                               "external_id": "kit"}, timeout=30).json()
-    photos = [("photos", (p.name, p.read_bytes(), "image/jpeg"))
-              for p in sorted((people_dir / "kit_harington").iterdir())]
+    person = http.post(
+        f"{base}/people", json={"name": "Kit Harington", "external_id": "kit"}, timeout=30
+    ).json()
+    photos = [
+        ("photos", (p.name, p.read_bytes(), "image/jpeg"))
+        for p in sorted((people_dir / "kit_harington").iterdir())
+    ]
     resp = http.post(f"{base}/people/{person['id']}/faces", files=photos, timeout=120)
     assert resp.status_code == 201, resp.text
-    run_appliance(console_api.settings, probes_dir / "kit_harington__1.jpg",
-                  tmp_path_factory.mktemp("appliance"))
+    run_appliance(
+        console_api.settings,
+        probes_dir / "kit_harington__1.jpg",
+        tmp_path_factory.mktemp("appliance"),
+    )
     return person
 
 
@@ -182,14 +202,16 @@ class Console:
 
 
 @pytest.fixture(scope="session")
-def console(console_api: ConsoleApi, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Console]:
+def console(console_api: ConsoleApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """``python -m admin_ui`` as a subprocess on a free port, pointed at the test API."""
     port = free_port()
     cwd = tmp_path_factory.mktemp("console")
     log = (cwd / "console.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "admin_ui"], cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "admin_ui"],
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env=clean_env(FACEGATE_UI_API_URL=console_api.url, FACEGATE_UI_PORT=str(port)),
     )
     url = f"http://127.0.0.1:{port}"
@@ -202,8 +224,9 @@ def console(console_api: ConsoleApi, tmp_path_factory: pytest.TempPathFactory
             except requests.ConnectionError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the console did not start:\n"
-                            + (cwd / "console.log").read_text()[-2000:])
+                pytest.fail(
+                    "the console did not start:\n" + (cwd / "console.log").read_text()[-2000:]
+                )
             time.sleep(0.2)
         yield Console(url, console_api)
     finally:
@@ -215,9 +238,16 @@ def console(console_api: ConsoleApi, tmp_path_factory: pytest.TempPathFactory
         log.close()
 
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")

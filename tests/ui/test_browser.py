@@ -46,8 +46,9 @@ def shot(page, name: str) -> Path:
     return path
 
 
-def test_admin_enrols_a_person_and_sees_their_entry(browser, console: Console, people_dir: Path,
-                                                    probes_dir: Path, tmp_path: Path) -> None:
+def test_admin_enrols_a_person_and_sees_their_entry(
+    browser, console: Console, people_dir: Path, probes_dir: Path, tmp_path: Path
+) -> None:
     page = sign_in(browser, console, console.api.admin_token)
     page.get_by_role("heading", name="Front door").wait_for()
     shot(page, "door_before")
@@ -55,7 +56,8 @@ def test_admin_enrols_a_person_and_sees_their_entry(browser, console: Console, p
     go(page, "People")
     page.get_by_text("Add a person", exact=True).click()
     form = page.get_by_test_id("stExpander").filter(
-        has=page.get_by_text("Add a person", exact=True))
+        has=page.get_by_text("Add a person", exact=True)
+    )
     form.get_by_label("Name", exact=True).fill("Alex Lacamoire")
     form.get_by_label("Employee or badge number (optional)").fill("E-1042")
     photos = sorted((people_dir / "alex_lacamoire").iterdir())
@@ -70,8 +72,13 @@ def test_admin_enrols_a_person_and_sees_their_entry(browser, console: Console, p
     assert person is not None and person["face_count"] == len(photos)
     shot(page, "people")
 
-    run_appliance(console.api.settings, probes_dir / "alex_lacamoire__1.jpg", tmp_path,
-                  copies=12, flicker=True)
+    run_appliance(
+        console.api.settings,
+        probes_dir / "alex_lacamoire__1.jpg",
+        tmp_path,
+        copies=12,
+        flicker=True,
+    )
 
     go(page, "Entry log")
     # the table is drawn on a canvas; its cells are also in the DOM, for screen readers

@@ -27,15 +27,24 @@ def make_zip(entries: dict[str, bytes], *, link: str | None = None) -> bytes:
 
 
 def test_one_folder_per_person_and_skipped_files_are_listed() -> None:
-    data = make_zip({
-        "alice_smith/1.jpg": JPEG, "alice_smith/2.PNG": JPEG, "bob-jones/a.jpeg": JPEG,
-        "bob-jones/cv.pdf": b"%PDF", "loose.jpg": JPEG, "__MACOSX/alice_smith/._1.jpg": b"x",
-        "alice_smith/.DS_Store": b"x", "Carol Diaz/x.webp": JPEG,
-    })
+    data = make_zip(
+        {
+            "alice_smith/1.jpg": JPEG,
+            "alice_smith/2.PNG": JPEG,
+            "bob-jones/a.jpeg": JPEG,
+            "bob-jones/cv.pdf": b"%PDF",
+            "loose.jpg": JPEG,
+            "__MACOSX/alice_smith/._1.jpg": b"x",
+            "alice_smith/.DS_Store": b"x",
+            "Carol Diaz/x.webp": JPEG,
+        }
+    )
     bundle = read_bundle(data, **LIMITS)
     assert [(p.name, p.folder, len(p.photos)) for p in bundle.people] == [
-        ("Alice Smith", "alice_smith", 2), ("Bob Jones", "bob-jones", 1),
-        ("Carol Diaz", "Carol Diaz", 1)]
+        ("Alice Smith", "alice_smith", 2),
+        ("Bob Jones", "bob-jones", 1),
+        ("Carol Diaz", "Carol Diaz", 1),
+    ]
     assert bundle.people[0].photos[0] == ("1.jpg", JPEG)
     assert any(s.startswith("bob-jones/cv.pdf: not a photo") for s in bundle.skipped)
     assert any(s.startswith("loose.jpg: not inside") for s in bundle.skipped)
@@ -46,8 +55,16 @@ def test_a_zip_of_the_parent_folder_is_understood() -> None:
     assert [p.folder for p in read_bundle(data, **LIMITS).people] == ["alice", "bob"]
 
 
-@pytest.mark.parametrize("name", ["../evil/1.jpg", "/etc/alice/1.jpg", "alice/../../1.jpg",
-                                  "C:/alice/1.jpg", "alice\\..\\1.jpg"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil/1.jpg",
+        "/etc/alice/1.jpg",
+        "alice/../../1.jpg",
+        "C:/alice/1.jpg",
+        "alice\\..\\1.jpg",
+    ],
+)
 def test_path_traversal_is_refused(name: str) -> None:
     with pytest.raises(BundleRefused, match="unsafe path"):
         read_bundle(make_zip({name: JPEG, "bob/1.jpg": JPEG}), **LIMITS)
@@ -68,8 +85,10 @@ def test_a_zip_bomb_is_refused_without_unpacking_it() -> None:
 def test_size_limits() -> None:
     with pytest.raises(BundleRefused, match="limit is"):
         read_bundle(make_zip({"bob/1.jpg": JPEG}), **{**LIMITS, "max_zip_bytes": 100})
-    big = read_bundle(make_zip({"bob/1.jpg": JPEG, "bob/2.jpg": JPEG * 100}),
-                      **{**LIMITS, "max_photo_bytes": len(JPEG) + 10})
+    big = read_bundle(
+        make_zip({"bob/1.jpg": JPEG, "bob/2.jpg": JPEG * 100}),
+        **{**LIMITS, "max_photo_bytes": len(JPEG) + 10},
+    )
     assert [n for n, _ in big.people[0].photos] == ["1.jpg"]
     assert big.skipped == ["bob/2.jpg: larger than 0 MB"]
     many = {f"p{i}/1.jpg": JPEG for i in range(20)}
@@ -85,7 +104,7 @@ def test_a_damaged_zip_is_refused_with_a_reason() -> None:
         read_bundle(bytes(data), **LIMITS)
     garbled = bytearray(make_zip({"bob/1.jpg": JPEG * 50}))
     start = 30 + len("bob/1.jpg")  # the compressed data follows the local header
-    garbled[start:start + 40] = bytes(40)
+    garbled[start : start + 40] = bytes(40)
     with pytest.raises(BundleRefused, match="cannot be read"):
         read_bundle(bytes(garbled), **LIMITS)
     with pytest.raises(BundleRefused, match="not a zip"):

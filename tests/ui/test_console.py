@@ -17,8 +17,17 @@ from tests.ui.conftest import APP, PAGES, ConsoleApi, free_port, open_page, sign
 def texts(at: AppTest) -> str:
     """Everything the page says (markdown, captions, alerts, titles), as one string."""
     parts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning",
-                 "info", "success"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "error",
+        "warning",
+        "info",
+        "success",
+    ):
         parts += [str(e.value) for e in getattr(at, kind)]
     return "\n".join(parts)
 
@@ -66,8 +75,9 @@ def test_admin_signs_in_and_every_page_renders(ui_env: ConsoleApi, kit_entered: 
     assert "has not run on this door" in texts(at)
 
 
-def test_adding_a_person_with_a_fixture_photo_enrols_a_face(ui_env: ConsoleApi,
-                                                             people_dir: Path) -> None:
+def test_adding_a_person_with_a_fixture_photo_enrols_a_face(
+    ui_env: ConsoleApi, people_dir: Path
+) -> None:
     at = open_page(sign_in(ui_env.admin_token), "People")
     form = at.get("form")[0] if at.get("form") else None
     assert form is not None
@@ -85,8 +95,9 @@ def test_adding_a_person_with_a_fixture_photo_enrols_a_face(ui_env: ConsoleApi,
     assert person is not None and person["face_count"] == 1
 
 
-def test_adding_a_person_whose_photos_are_all_refused_adds_nobody(ui_env: ConsoleApi,
-                                                                    probes_dir: Path) -> None:
+def test_adding_a_person_whose_photos_are_all_refused_adds_nobody(
+    ui_env: ConsoleApi, probes_dir: Path
+) -> None:
     at = open_page(sign_in(ui_env.admin_token), "People")
     next(t for t in at.text_input if t.label == "Name").input("Group Photo")
     two = probes_dir / "two_faces__two_people.jpg"
@@ -101,8 +112,9 @@ def test_adding_a_person_whose_photos_are_all_refused_adds_nobody(ui_env: Consol
     assert ui_env.person_named("Group Photo") is None  # the CLI's rule: nobody faceless
 
 
-def test_a_refused_photo_shows_its_reason(ui_env: ConsoleApi, kit_entered: dict,
-                                          probes_dir: Path) -> None:
+def test_a_refused_photo_shows_its_reason(
+    ui_env: ConsoleApi, kit_entered: dict, probes_dir: Path
+) -> None:
     at = open_page(sign_in(ui_env.admin_token), "People")
     pick = next(s for s in at.selectbox if s.label == "Person")
     pick.set_value(kit_entered["id"]).run()
@@ -152,9 +164,11 @@ def test_deleting_a_person_says_the_faces_go_too(ui_env: ConsoleApi, people_dir:
     base = f"{ui_env.url}/api/v1"
     person = http.post(f"{base}/people", json={"name": "Lin Delete"}, timeout=30).json()
     photo = sorted((people_dir / "lin_manuel_miranda").iterdir())[0]
-    resp = http.post(f"{base}/people/{person['id']}/faces",
-                     files=[("photos", (photo.name, photo.read_bytes(), "image/jpeg"))],
-                     timeout=120)
+    resp = http.post(
+        f"{base}/people/{person['id']}/faces",
+        files=[("photos", (photo.name, photo.read_bytes(), "image/jpeg"))],
+        timeout=120,
+    )
     assert resp.status_code == 201, resp.text
     at = open_page(sign_in(ui_env.admin_token), "People")
     next(s for s in at.selectbox if s.label == "Person").set_value(person["id"]).run()
@@ -173,19 +187,28 @@ def fresh_status(ui_env: ConsoleApi) -> Iterator[None]:
     """A status row as a running appliance writes it (fresh), put back as it was afterwards."""
     db = store.open_db(ui_env.settings.db_path)
     saved = store.get_status(db, "appliance")
-    store.put_status(db, "appliance", {"running": True, "locked": True, "camera_ok": True,
-                                       "gallery_persons": 0, "simulated": True})
+    store.put_status(
+        db,
+        "appliance",
+        {
+            "running": True,
+            "locked": True,
+            "camera_ok": True,
+            "gallery_persons": 0,
+            "simulated": True,
+        },
+    )
     try:
         yield
     finally:
         if saved:
-            store.put_status(db, "appliance", {k: v for k, v in saved.items()
-                                               if k != "updated_at"})
+            store.put_status(db, "appliance", {k: v for k, v in saved.items() if k != "updated_at"})
         db.conn.close()
 
 
 def test_unlock_asks_first_and_says_when_the_appliance_does_not_answer(
-        ui_env: ConsoleApi, kit_entered: dict, fresh_status: None) -> None:
+    ui_env: ConsoleApi, kit_entered: dict, fresh_status: None
+) -> None:
     at = sign_in(ui_env.admin_token)
     said = texts(at)
     # the start-up warnings that matter are repeated on the Door page
@@ -219,13 +242,13 @@ def test_a_schedule_is_created_from_the_table(ui_env: ConsoleApi) -> None:
     assert "Saved “Cleaners”: Mon–Fri 08:00–18:00" in texts(at)
     assert at.selectbox(key="sched_select").value != "__new__"  # the saved one is shown
     saved = [s for s in ui_env.get("/schedules")["items"] if s["name"] == "Cleaners"]
-    assert saved and saved[0]["windows"] == [{"days": [0, 1, 2, 3, 4], "start": "08:00",
-                                              "end": "18:00"}]
+    assert saved and saved[0]["windows"] == [
+        {"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:00"}
+    ]
 
 
 @pytest.mark.parametrize("page", list(PAGES))
-def test_a_viewer_sees_no_admin_controls(ui_env: ConsoleApi, kit_entered: dict,
-                                         page: str) -> None:
+def test_a_viewer_sees_no_admin_controls(ui_env: ConsoleApi, kit_entered: dict, page: str) -> None:
     at = open_page(sign_in(ui_env.viewer_token), page)
     assert at.session_state["role"] == "viewer"
     allowed = {"Sign out", "← Previous", "Next →", "← Newer", "Older →"}
@@ -238,8 +261,7 @@ def test_a_viewer_sees_no_admin_controls(ui_env: ConsoleApi, kit_entered: dict,
         assert "Person details" in texts(at)  # the read-only details are there
 
 
-def test_api_down_says_so_and_recovers(ui_env: ConsoleApi,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_down_says_so_and_recovers(ui_env: ConsoleApi, monkeypatch: pytest.MonkeyPatch) -> None:
     at = sign_in(ui_env.admin_token)
     monkeypatch.setenv("FACEGATE_UI_API_URL", f"http://127.0.0.1:{free_port()}")
     for page in PAGES:
@@ -263,8 +285,11 @@ def test_sign_in_when_the_api_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_face_is_enrolled_from_the_browser_camera(ui_env: ConsoleApi, people_dir: Path) -> None:
-    person = ui_env.http().post(f"{ui_env.url}/api/v1/people", json={"name": "Camera Test"},
-                                timeout=30).json()
+    person = (
+        ui_env.http()
+        .post(f"{ui_env.url}/api/v1/people", json={"name": "Camera Test"}, timeout=30)
+        .json()
+    )
     at = open_page(sign_in(ui_env.admin_token), "People")
     next(s for s in at.selectbox if s.label == "Person").set_value(person["id"]).run()
     at.segmented_control(key=f"src_{person['id']}").set_value("Camera").run()
