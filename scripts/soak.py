@@ -421,7 +421,8 @@ def main() -> int:
         str(r["id"]): r["name"]
         for r in central.sql(
             "select p.id, p.name from persons p join person_sites ps on ps.person_id = p.id "
-            "join sites s on s.id = ps.site_id where s.name = %s",
+            "join sites s on s.id = ps.site_id "
+            "where s.name = %s and not p.deleted and not ps.deleted",
             [SITE],
         )
     }
