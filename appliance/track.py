@@ -61,7 +61,10 @@ class Tracker:
         :func:`nearby` (a full pass's box: the nearest track left without one; a box searched
         for a track: only that track), instead of starting a second track on the same face.
         """
-        pairs = sorted(
+        used_tracks: set[int] = set()
+        used_boxes: set[int] = set()
+        out: list[tuple[Track, Box]] = []
+        by_overlap = sorted(
             (
                 (iou(tr.box, box), tid, bi)
                 for tid, tr in self.tracks.items()
@@ -69,19 +72,14 @@ class Tracker:
             ),
             reverse=True,
         )
-        used_tracks: set[int] = set()
-        used_boxes: set[int] = set()
-        out: list[tuple[Track, Box]] = []
-        for score, tid, bi in pairs:
-            if score < self.min_iou:
-                break
-            if tid in used_tracks or bi in used_boxes:
-                continue
-            tr = self.tracks[tid]
-            tr.box, tr.last_seen = boxes[bi], t
-            used_tracks.add(tid)
-            used_boxes.add(bi)
-            out.append((tr, boxes[bi]))
+        self._claim(
+            [(-s, tid, bi) for s, tid, bi in by_overlap if s >= self.min_iou],
+            boxes,
+            t,
+            used_tracks,
+            used_boxes,
+            out,
+        )
         # then faces that moved too far for IoU between two frames far apart but are still
         # :func:`nearby`: a box searched for a track (``owners``) only for that track, a box of a
         # full pass for the nearest track left without a box
@@ -93,7 +91,17 @@ class Tracker:
                 tr = self.tracks.get(tid)
                 if tr is not None and tid not in used_tracks and nearby(tr.box, box):
                     far.append((_centre_distance(tr.box, box), tid, bi))
-        for _, tid, bi in sorted(far):
+        self._claim(sorted(far), boxes, t, used_tracks, used_boxes, out)
+        for bi, box in enumerate(boxes):
+            if create and bi not in used_boxes:
+                tr = Track(next(self._ids), box, t, t)
+                self.tracks[tr.id] = tr
+                out.append((tr, box))
+        return out, self._end_stale(t)
+
+    def _claim(self, ranked, boxes, t, used_tracks, used_boxes, out) -> None:
+        """Give boxes to tracks best first (``ranked``: (cost, track id, box index)), one each."""
+        for _, tid, bi in ranked:
             if tid in used_tracks or bi in used_boxes:
                 continue
             tr = self.tracks[tid]
@@ -101,11 +109,9 @@ class Tracker:
             used_tracks.add(tid)
             used_boxes.add(bi)
             out.append((tr, boxes[bi]))
-        for bi, box in enumerate(boxes):
-            if create and bi not in used_boxes:
-                tr = Track(next(self._ids), box, t, t)
-                self.tracks[tr.id] = tr
-                out.append((tr, box))
+
+    def _end_stale(self, t: float) -> list[Track]:
+        """End the tracks unseen for longer than max_age (stretched by the typical frame gap)."""
         if self._last_t is not None and t > self._last_t:
             gap = t - self._last_t
             self._gap = gap if self._gap == 0.0 else 0.8 * self._gap + 0.2 * gap
@@ -114,7 +120,7 @@ class Tracker:
         ended = [tr for tr in self.tracks.values() if t - tr.last_seen > max_age]
         for tr in ended:
             del self.tracks[tr.id]
-        return out, ended
+        return ended
 
     def active(self) -> list[Track]:
         return list(self.tracks.values())
