@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.store import parse_iso
+from appliance.store import EVENT_COLUMNS, parse_iso
 
 WHAT = {
     "access_granted": "Access granted",
@@ -28,19 +28,7 @@ WHAT = {
 
 #: The fields of an event as the admin API shows them (``GET /api/v1/events``): the webhook and
 #: MQTT payloads use the same shape.
-EVENT_FIELDS = (
-    "id",
-    "ts",
-    "door",
-    "kind",
-    "person_id",
-    "person_name",
-    "distance",
-    "reason",
-    "track_id",
-    "details",
-    "synced",
-)
+EVENT_FIELDS = tuple(c for c in EVENT_COLUMNS if c != "snapshot_path")  # has_snapshot instead
 
 
 def event_json(row: dict[str, Any]) -> dict[str, Any]:
