@@ -23,7 +23,7 @@ def _restricted_gallery(enrolled_template, tmp_path, keep: set[str]) -> Gallery:
     for ext, pid in person_ids(settings).items():
         if ext not in keep:
             store.delete_person(db, pid)
-    # as the kiosk builds it (loop.py): with the background cohort of the default settings
+    # as the kiosk builds it (gallery_feed.py): with the background cohort of the default settings
     background = background_cohort(settings.match_background_cohort)
     return Gallery(store.load_gallery_rows(db, MODEL_NAME), background)
 
