@@ -1,16 +1,19 @@
 """Frame sources: cameras, device paths, stream URLs, video files and folders of images.
 
 A :class:`CameraReader` thread reads the source and hands frames to the pipeline through a
-:class:`FrameSlot`. Live, the slot keeps only the newest frame (a slow pipeline never sees stale
-video); with ``fast`` it hands over every frame and the reader waits for the pipeline (tests and
-benchmarks). A video file plays at its own frame rate unless ``fast``. Live sources that fail or
-end are reopened with exponential backoff until stopped.
+:class:`FrameSlot`. Live, the pipeline gets the newest frame (a slow pipeline never sees stale
+video), except while it is deciding about a face: then it may work through a short backlog of
+the frames it missed (``FACEGATE_CATCH_UP_S``). With ``fast`` the slot hands over every frame
+and the reader waits for the pipeline (tests and benchmarks). A video file plays at its own
+frame rate unless ``fast``. Live sources that fail or end are reopened with exponential backoff
+until stopped.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,36 +91,87 @@ def iter_images(folder: Path) -> Iterator[np.ndarray]:
         yield img
 
 
-class FrameSlot:
-    """Hands frames from the reader to the pipeline; see the module docstring for the two modes."""
+#: At most this many bytes of frames wait in a slot's backlog (about 70 frames of 640x360, 7 of
+#: 1920x1080): the time limit is the setting, this keeps a large camera from eating the memory.
+MAX_BACKLOG_BYTES = 48 * 1024 * 1024
 
-    def __init__(self, keep_all: bool) -> None:
+
+class FrameSlot:
+    """Hands frames from the reader to the pipeline; see the module docstring for the modes.
+
+    Live with ``backlog_s`` > 0, the frames of the last ``backlog_s`` seconds (at most
+    :data:`MAX_BACKLOG_BYTES`) stay in the slot: a pipeline that is deciding about a face and fell
+    behind asks for the next frame after the one it processed (``get(after=...)``) and works
+    through the face's own frames in order, instead of jumping to the newest and missing the
+    moments that showed the face best. Without ``after`` it gets the newest frame and the older
+    ones are dropped.
+    """
+
+    def __init__(self, keep_all: bool, backlog_s: float = 0.0) -> None:
         self._keep_all = keep_all
+        self._backlog_s = 0.0 if keep_all else max(0.0, backlog_s)
         self._cond = threading.Condition()
-        self._frame: Frame | None = None
+        self._frames: deque[Frame] = deque()
+        self._bytes = 0
         self._closed = False
-        self.dropped = 0
+        self.dropped = 0  # frames never handed to the pipeline
+        self.caught_up = 0  # frames handed over from the backlog (not the newest)
+
+    @property
+    def keeps_backlog(self) -> bool:
+        """True when late frames are worth reading: a pipeline may still ask for them."""
+        return self._backlog_s > 0
 
     def put(self, frame: Frame, stop: threading.Event) -> bool:
         """Offer a frame; in keep-all mode wait until the previous one was taken."""
         with self._cond:
             if self._keep_all:
-                while self._frame is not None and not stop.is_set() and not self._closed:
+                while self._frames and not stop.is_set() and not self._closed:
                     self._cond.wait(0.5)
                 if stop.is_set() or self._closed:
                     return False
-            elif self._frame is not None:
-                self.dropped += 1
-            self._frame = frame
+            self._frames.append(frame)
+            self._bytes += frame.bgr.nbytes
+            self._trim(frame.t)
             self._cond.notify_all()
             return True
 
-    def get(self, timeout: float) -> Frame | None:
-        """The next frame, or None after ``timeout`` seconds or once closed and drained."""
+    def _trim(self, newest_t: float) -> None:
+        """Drop what no one may ask for: all but the newest, or beyond the backlog's limits."""
+        keep_from = newest_t - self._backlog_s
+        while len(self._frames) > 1 and (
+            self._backlog_s == 0 or self._frames[0].t < keep_from or self._bytes > MAX_BACKLOG_BYTES
+        ):
+            self._pop_left(dropped=True)
+
+    def _pop_left(self, *, dropped: bool) -> Frame:
+        frame = self._frames.popleft()
+        self._bytes -= frame.bgr.nbytes
+        self.dropped += dropped
+        return frame
+
+    def get(
+        self, timeout: float, *, after: float | None = None, step_s: float = 0.0
+    ) -> Frame | None:
+        """The next frame, or None after ``timeout`` seconds or once closed and drained.
+
+        ``after`` (the time of the frame last processed): the first waiting frame at least
+        ``step_s`` later, so a pipeline behind the camera works through the backlog in order;
+        the newest when none is that late yet. Without it: the newest frame.
+        """
         with self._cond:
-            if self._frame is None and not self._closed:
+            if not self._frames and not self._closed:
                 self._cond.wait(timeout)
-            frame, self._frame = self._frame, None
+            if not self._frames:
+                return None
+            if after is not None and self._backlog_s > 0:
+                while len(self._frames) > 1 and self._frames[0].t < after + step_s:
+                    self._pop_left(dropped=True)
+            else:
+                while len(self._frames) > 1:
+                    self._pop_left(dropped=True)
+            self.caught_up += len(self._frames) > 1
+            frame = self._pop_left(dropped=False)
             self._cond.notify_all()
             return frame
 
@@ -129,7 +183,7 @@ class FrameSlot:
     @property
     def closed(self) -> bool:
         with self._cond:
-            return self._closed and self._frame is None
+            return self._closed and not self._frames
 
 
 class CameraReader(threading.Thread):
@@ -217,12 +271,8 @@ class CameraReader(threading.Thread):
                 bgr = None
                 if self.spec.finite:
                     t = index / (self.source_fps or 30.0)
-                    if ok and pace and time.monotonic() - (start + t) > 1.0 / self.source_fps:
-                        # more than a frame behind the clip's own clock: skip by time, as a
-                        # camera would have shown the next frame by now
-                        self.frames_skipped += 1
+                    if ok and pace and self._skip_late(start, t):
                         index += 1
-                        self._t_end = self._t_base + t
                         continue
                     if ok and pace and self.stop_event.wait(max(0.0, start + t - time.monotonic())):
                         return produced
@@ -248,6 +298,17 @@ class CameraReader(threading.Thread):
             return produced
         finally:
             cap.release()
+
+    def _skip_late(self, start: float, t: float) -> bool:
+        """A file played at real speed and more than a frame behind its own clock skips the
+        frame at ``t`` (as a camera would have shown the next one by now), unless the slot keeps
+        a backlog: a pipeline deciding about a face may still want it."""
+        fps = self.source_fps or 30.0
+        if self.slot.keeps_backlog or time.monotonic() - (start + t) <= 1.0 / fps:
+            return False
+        self.frames_skipped += 1
+        self._t_end = self._t_base + t
+        return True
 
     def _read_images(self) -> bool:
         fps = self.spec.fps or 10.0

@@ -63,6 +63,10 @@ class DetectorConfig:
     upsample: int = 0  # HOG pyramid upsampling: 1 finds faces down to ~40 px of the scaled frame
 
 
+#: Face heights (px) a tracked face's window is scaled to for re-finding it, tried in order.
+NEAR_FACE_PX = (100, 80, 130)
+
+
 class FaceEngine:
     """Detection, landmarks and encoding with the dlib models that ship with face_recognition."""
 
@@ -104,11 +108,16 @@ class FaceEngine:
                 boxes.append((top, right, bottom, left))
         return boxes
 
-    def detect_near(self, rgb: np.ndarray, box: Box, face_px: int = 100) -> Box | None:
+    def detect_near(
+        self, rgb: np.ndarray, box: Box, face_px: tuple[int, ...] = NEAR_FACE_PX
+    ) -> Box | None:
         """Re-find a tracked face in a small window around its last box (a few ms, not a frame).
 
         The window is the box grown by its own size on every side, scaled so the face is about
-        ``face_px`` tall: large enough for HOG without upsampling, small enough to be cheap.
+        ``face_px[0]`` tall: large enough for HOG without upsampling, small enough to be cheap.
+        HOG on a small or blurred face finds it at one scale and not at the next, so a miss is
+        tried again at the other sizes of ``face_px`` (a face lost for one frame costs the
+        track a vote, or its liveness a frame, on a slow CPU).
         """
         h, w = rgb.shape[:2]
         top, right, bottom, left = box
@@ -117,11 +126,14 @@ class FaceEngine:
         x0, x1 = max(0, left - bw), min(w, right + bw)
         if y1 - y0 < 8 or x1 - x0 < 8:
             return None
-        scale = face_px / float(max(bh, 1))
-        roi = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
-        roi = cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        rects = self._hog(roi, 0)
-        if not rects:
+        window = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+        for px in face_px:
+            scale = px / float(max(bh, 1))
+            roi = cv2.resize(window, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+            rects = self._hog(roi, 0)
+            if rects:
+                break
+        else:
             return None
         cy, cx = (top + bottom) / 2.0, (left + right) / 2.0
 

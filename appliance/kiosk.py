@@ -48,6 +48,10 @@ HOUSEKEEPING_S = 0.5
 RETENTION_CHECK_S = 60.0  # is the daily retention job due? is the live frame stale?
 #: Frames in a row that may fail before the kiosk gives up (and systemd restarts it).
 MAX_FRAME_FAILURES = 50
+#: Catching up on missed frames, the pipeline takes one frame per this much stream time: frames
+#: closer together show almost the same face (a liveness pair needs 0.12 s between its frames),
+#: and skipping them is how the pipeline gets back to the present.
+CATCH_UP_STEP_S = 0.1
 
 
 class Kiosk:
@@ -73,7 +77,8 @@ class Kiosk:
         except BaseException:
             self._instance_lock.close()
             raise
-        self.slot = FrameSlot(keep_all=fast)
+        self.slot = FrameSlot(keep_all=fast, backlog_s=settings.catch_up_s)
+        self._last_t: float | None = None  # frame time of the frame last decided
         self.reader = CameraReader(self.spec, self.slot, self.stop_event, fast=fast, once=once)
         self.gallery = GalleryFeed(self.pipeline, settings.match_background_cohort)
         self.commands = CommandRunner(self.door, self.writer, self.gallery)
@@ -220,7 +225,7 @@ class Kiosk:
         failures = 0
         first = True
         while not self.stop_event.is_set():
-            frame = self.slot.get(timeout=0.5)
+            frame = self.slot.get(timeout=0.5, after=self._catch_up_after(), step_s=CATCH_UP_STEP_S)
             if frame is None:
                 if self.slot.closed:
                     break
@@ -249,10 +254,25 @@ class Kiosk:
                     raise
                 self.notifier.pet()  # the loop is alive; MAX_FRAME_FAILURES ends a bad run
 
+    def _catch_up_after(self) -> float | None:
+        """While a face is being decided: the frame time to continue after (the slot then hands
+        over the frames the pipeline fell behind on, in order); else None, the newest frame."""
+        return self._last_t if self.pipeline.deciding else None
+
     def _decide(self, frame) -> None:
         """One frame through the pipeline; its decisions to the door and the entry log."""
+        self._last_t = frame.t
         self.gallery.swap()
         report = self.pipeline.process(frame.bgr, frame.t, hold=self.hold_reason)
+        logger.trace(
+            "frame {} t={:.3f}: processed {}, full search {}, encoded {}, {}",
+            frame.index,
+            frame.t,
+            report.processed,
+            report.detected,
+            report.encoded,
+            [label for _, label, _ in report.labels],
+        )
         if report.processed:
             self.frame_rate.tick()
             self.live_view.offer(frame.bgr, report)

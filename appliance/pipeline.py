@@ -141,7 +141,9 @@ class Pipeline:
 
     # --- per frame -------------------------------------------------------------------------
 
-    def _pending(self) -> bool:
+    @property
+    def deciding(self) -> bool:
+        """A face in view is still being decided (voting, or waiting for liveness)."""
         return any(tr.state.pending for tr in self.tracker.active())
 
     def process(self, bgr: np.ndarray, t: float, *, hold: str | None = None) -> FrameReport:
@@ -151,7 +153,7 @@ class Pipeline:
         the vote agrees on is denied with that reason.
         """
         self.stats["frames"] += 1
-        if not self.gate.changed(bgr) and not self._pending():
+        if not self.gate.changed(bgr) and not self.deciding:
             return FrameReport(processed=False)
         self.stats["processed"] += 1
         report = FrameReport(processed=True)

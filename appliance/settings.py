@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         5, ge=1, description="search the whole frame every Nth frame (tracked faces: every frame)"
     )
     reencode_ms: int = Field(1000, ge=0, description="re-encode a decided track at most this often")
+    catch_up_s: float = Field(
+        0.8,
+        ge=0,
+        le=5,
+        description="while a face is being decided and the CPU falls behind the camera, work "
+        "through up to this many seconds of missed frames in order (0 = newest frame only)",
+    )
     min_face_px: int = Field(40, ge=20, description="smaller faces are not encoded")
     min_sharpness: float = Field(
         15.0, ge=0, description="min variance of the Laplacian of a face crop (blur check)"
