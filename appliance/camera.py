@@ -82,6 +82,21 @@ def parse_source(text: str) -> SourceSpec:
     )
 
 
+def capture_time(pos_ms: float, now: float, last: float) -> float:
+    """A live frame's time (monotonic seconds): when it was captured, not when it was read.
+
+    A V4L2 camera stamps each buffer with the monotonic clock (OpenCV's ``CAP_PROP_POS_MSEC``).
+    Frames that waited in the driver's queue while the pipeline held the interpreter (a dlib
+    encoding does) are read in a burst; their own stamps keep them apart, which liveness and
+    catching up (FrameSlot) need. A stamp that is not a recent monotonic time (other backends,
+    stream time of an RTSP source) is not used: then the time of reading is. Never earlier
+    than ``last``, the previous frame's time.
+    """
+    stamp = pos_ms / 1000.0
+    t = stamp if 0.0 <= now - stamp <= 1.0 else now
+    return max(t, last)
+
+
 def iter_images(folder: Path) -> Iterator[np.ndarray]:
     for path in sorted(p for p in folder.iterdir() if is_image_file(p)):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -278,7 +293,9 @@ class CameraReader(threading.Thread):
                         return produced
                     t = self._t_base + t
                 else:
-                    t = time.monotonic()
+                    pos = cap.get(cv2.CAP_PROP_POS_MSEC) if self.spec.kind == "camera" else 0.0
+                    t = capture_time(pos, time.monotonic(), self._t_end)
+                    self._t_end = t
                 if ok:
                     ok, bgr = cap.retrieve()
                 if not ok or bgr is None:

@@ -50,3 +50,18 @@ def test_a_replayed_folder_keeps_its_clock_running(tmp_path):
     frames = _read_all(parse_source(str(tmp_path)), once=False, limit=7)
     times = [f.t for f in frames]
     assert len(times) == 7 and times == sorted(times) and len(set(times)) == 7
+
+
+def test_a_live_frame_keeps_the_time_its_camera_stamped_it():
+    from appliance.camera import capture_time
+
+    # three frames queued by the driver while the pipeline was busy, read in one burst at 10.30
+    stamps = [10.200, 10.233, 10.267]
+    times = [capture_time(s * 1000, 10.30, last=10.1) for s in stamps]
+    assert times == pytest.approx(stamps)
+    # backends without a monotonic stamp (0, or an RTSP stream's own clock): the time of reading
+    assert capture_time(0.0, 10.3, last=10.1) == 10.3
+    assert capture_time(2_500.0, 10.3, last=10.1) == 10.3
+    assert capture_time(99_000_000.0, 10.3, last=10.1) == 10.3
+    # never before the previous frame
+    assert capture_time(10_200.0, 10.3, last=10.25) == 10.25
