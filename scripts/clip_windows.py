@@ -294,6 +294,15 @@ def first_in_view_s(result: dict, start_s: float = 0.0) -> float | None:
     return None
 
 
+def first_accepted_s(result: dict, start_s: float = 0.0) -> float | None:
+    """When the door's rules first accept the target's face at or after ``start_s``, or None."""
+    fps = result["fps"]
+    for f in result["frames"]:
+        if f["frame"] / fps >= start_s - 1e-6 and (f["target"] or {}).get("accepted"):
+            return round(f["frame"] / fps, 3)
+    return None
+
+
 def load_or_analyse(clip: Path, *, progress: bool = True) -> dict:
     """The results file when it describes this clip under today's settings; else analyse now
     (about a minute of one core) and write it."""
