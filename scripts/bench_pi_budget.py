@@ -537,7 +537,10 @@ def run_bench(args: argparse.Namespace, wanted: list[str], root: Path) -> None:
                     do(loop, budget, scenario)
     for spec in filter(None, args.rerun.split(",")):
         loop, budget, *scenario = spec.split("@")
-        do(loop, float(budget), scenario[0] if scenario else "clip", "rerun")
+        name = scenario[0] if scenario else "clip"
+        if name not in scenarios:
+            sys.exit(f"--rerun {spec}: scenario {name} is not among --scenarios {args.scenarios}")
+        do(loop, float(budget), name, "rerun")
 
     headers = [
         "scenario",
