@@ -18,14 +18,17 @@ def fixtures_root() -> Path:
     return Path(override) if override else (REPO.parent / "shared" / "fixtures").resolve()
 
 
-def enrolled_gallery(people: list[str], **overrides):
-    """Enrol ``people`` from the fixtures into a temporary store; return (settings, gallery)."""
+def enrolled_gallery(people: list[str], *, door_cohort: bool = False, **overrides):
+    """Enrol ``people`` from the fixtures into a temporary store; return (settings, gallery).
+
+    ``door_cohort``: the gallery carries the shipped background cohort when the settings turn it
+    on, as the door's does (appliance/gallery_feed.py); else no background cohort."""
     from loguru import logger
 
     from appliance import store
     from appliance.enroll import enrol
     from appliance.faces import MODEL_NAME, FaceEngine
-    from appliance.match import Gallery
+    from appliance.match import Gallery, background_cohort
     from appliance.settings import load_settings
 
     logger.remove()
@@ -36,7 +39,8 @@ def enrolled_gallery(people: list[str], **overrides):
         folder = fixtures_root() / "people" / person
         photos = [(str(p), p.read_bytes()) for p in sorted(folder.iterdir())]
         enrol(db, engine, settings, photos, name=person, external_id=person)
-    return settings, Gallery(store.load_gallery_rows(db, MODEL_NAME))
+    background = background_cohort(settings.match_background_cohort) if door_cohort else None
+    return settings, Gallery(store.load_gallery_rows(db, MODEL_NAME), background)
 
 
 def write_results(name: str, data: dict) -> Path:
