@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     )
     reencode_ms: int = Field(1000, ge=0, description="re-encode a decided track at most this often")
     catch_up_s: float = Field(
-        0.8,
+        1.5,
         ge=0,
         le=5,
         description="while a face is being decided and the CPU falls behind the camera, work "
