@@ -268,6 +268,9 @@ def pipeline_rows(liveness_modes: list[str]) -> list[dict]:
     CPU per video second, where it goes, the first grant and false grants."""
     from bench_common import enrolled_gallery
 
+    from appliance import store
+    from appliance.faces import MODEL_NAME
+    from appliance.match import Gallery, background_cohort
     from appliance.pipeline import Pipeline
     from appliance.startup import make_engine, make_liveness_check
 
@@ -282,8 +285,14 @@ def pipeline_rows(liveness_modes: list[str]) -> list[dict]:
     rows = []
     for liveness in liveness_modes:
         for kind in ("hog", "blazeface"):
-            settings, gallery = enrolled_gallery(
+            settings, _ = enrolled_gallery(
                 [LIN, "alex_lacamoire"], detector=kind, liveness=liveness
+            )
+            # as the kiosk builds it (gallery_feed.py): with the background cohort
+            db = store.open_db(settings.db_path)
+            gallery = Gallery(
+                store.load_gallery_rows(db, MODEL_NAME),
+                background_cohort(settings.match_background_cohort),
             )
             engine = CountingEngine(make_engine(settings))
             pipeline = Pipeline(settings, engine, liveness=make_liveness_check(settings))

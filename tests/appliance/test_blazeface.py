@@ -12,12 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from appliance import blazeface
+from appliance import blazeface, store
 from appliance.boxes import iou
 from appliance.enroll import load_photo
-from appliance.faces import DetectorConfig, FaceEngine
+from appliance.faces import MODEL_NAME, DetectorConfig, FaceEngine
+from appliance.match import Gallery, background_cohort
+from appliance.pipeline import Pipeline
 from appliance.settings import SettingsError, load_settings
 from appliance.startup import make_engine
+from tests.appliance.conftest import copy_data, person_ids
 
 PEOPLE = ["alex_lacamoire", "barack_obama", "joe_biden", "kit_harington", "rose_leslie"]
 PEOPLE += ["lin_manuel_miranda"]
@@ -157,3 +160,29 @@ def test_the_setting_chooses_the_detector(settings):
     assert make_engine(chosen).cfg.kind == "blazeface"
     with pytest.raises(SettingsError, match="FACEGATE_DETECTOR"):
         load_settings(data_dir=settings.data_dir, detector="yolo")
+
+
+@pytest.mark.slow
+def test_the_door_lets_lin_manuel_in_and_nobody_else_with_blazeface(
+    bf_engine, enrolled_template, tmp_path, clip_frames
+):
+    """The whole clip through the real pipeline with BlazeFace searching the frames."""
+    data = copy_data(enrolled_template[0], tmp_path / "data")
+    settings = load_settings(data_dir=data, liveness="off", detector="blazeface")
+    db = store.open_db(settings.db_path)
+    for ext, pid in person_ids(settings).items():
+        if ext not in ("lin_manuel_miranda", "alex_lacamoire"):
+            store.delete_person(db, pid)
+    gallery = Gallery(
+        store.load_gallery_rows(db, MODEL_NAME),
+        background_cohort(settings.match_background_cohort),
+    )
+    pipeline = Pipeline(settings, bf_engine)
+    pipeline.set_gallery(gallery)
+    fps, frames = clip_frames
+    outcomes = []
+    for i, bgr in enumerate(frames):
+        outcomes += pipeline.process(bgr, i / fps).outcomes
+    grants = [o for o in outcomes if o.granted]
+    assert grants and {o.person_name for o in grants} == {"lin_manuel_miranda"}
+    assert grants[0].t < 1.0  # as with HOG (tests/appliance/test_clip.py)
