@@ -135,12 +135,11 @@ def test_a_frame_without_a_face_gives_no_box(bf_engine, clip_frames, people_dir)
         np.zeros((4, 4, 3), np.uint8),  # too small to hold a face
     ],
 )
-def test_a_bad_frame_is_a_clear_error(bad):
-    detector = blazeface.BlazeFace()
+def test_a_bad_frame_is_a_clear_error(bf_engine, bad):
     with pytest.raises(blazeface.BadFrame, match=r"expected an RGB uint8 image"):
-        detector.detect(bad)
+        bf_engine.detect(bad)
     with pytest.raises(ValueError):  # what callers that know nothing of BlazeFace catch
-        detector.detect(bad)
+        blazeface.BlazeFace().detect(bad)
 
 
 def test_missing_weights_are_a_clear_error_at_start_up(monkeypatch):
