@@ -7,9 +7,10 @@ weighted non-maximum suppression) are written here, after MediaPipe's SSD anchor
 tensors-to-detections calculators as that package describes them. OpenCV (already a dependency)
 runs the network: no new runtime.
 
-The faces a door camera sees are small in a 16:9 frame (45-110 px of 640x360 on the fixture clip),
-so a wide frame is cut into overlapping squares that each fill the network's input, rather than
-letterboxed into one (which would shrink every face by another 2x).
+A frame is letterboxed into one square: the ``back`` model (256x256 input) finds the fixture
+clip's smallest faces (43-52 px of 640x360) that way. ``tiles=True`` instead cuts a wide frame into
+overlapping squares of its short side (2x the cost; the 128x128 ``short_range`` model needs it).
+Faces turned away are dropped (``MAX_YAW``), as dlib's frontal HOG never finds them.
 
 Boxes come back in dlib's convention (``(top, right, bottom, left)``, the square that the HOG
 detector would draw), mapped from BlazeFace's box with a scale and offset calibrated against HOG on
@@ -65,8 +66,8 @@ VARIANTS = {
 MAX_YAW = 0.7
 
 #: MediaPipe keeps scores above 0.5; at 0.5-0.55 the back model boxed the White House emblem
-#: behind a fixture photo's face, while every face HOG also finds on the clip and photos but one
-#: small background face (0.50) scored above 0.6.
+#: behind a fixture photo's face, while every face HOG also finds (photos, every 5th clip frame)
+#: scored above 0.6 but one small background face (0.50).
 MIN_SCORE = 0.6
 NMS_IOU = 0.3
 _RAW_LIMIT = 80.0  # clip logits before the sigmoid (float32 overflow), as MediaPipe does
