@@ -61,6 +61,7 @@ MODEL_NAME = "dlib_resnet_v1"
 class DetectorConfig:
     width: int = 640  # frames wider than this are downscaled before HOG
     upsample: int = 0  # HOG pyramid upsampling: 1 finds faces down to ~40 px of the scaled frame
+    kind: str = "hog"  # whole-frame search: "hog" (dlib) or "blazeface" (appliance/blazeface.py)
 
 
 #: Face heights (px) a tracked face's window is scaled to for re-finding it, tried in order.
@@ -75,16 +76,24 @@ class FaceEngine:
         model, which only the liveness check needs (the largest file, a third of start-up)."""
         self.cfg = detector or DetectorConfig()
         self._hog = dlib.get_frontal_face_detector()
+        self._blazeface = None
+        if self.cfg.kind == "blazeface":
+            from appliance.blazeface import BlazeFace
+
+            self._blazeface = BlazeFace()
+        elif self.cfg.kind != "hog":
+            raise ValueError(f"unknown face detector {self.cfg.kind!r}: 'hog' or 'blazeface'")
         for name in ("landmarks_5", "encoder") + (("landmarks_68",) if landmarks else ()):
             model(name)
 
     def detect(
         self, rgb: np.ndarray, *, upsample: int | None = None, max_side: int | None = None
     ) -> list[Box]:
-        """Find faces with HOG on a grayscale, downscaled copy; boxes come back in frame pixels.
+        """Find faces on a downscaled copy; boxes come back in frame pixels.
 
         Live frames are scaled to the configured width; ``max_side`` instead bounds the longer
-        side (photos of any orientation).
+        side (photos of any orientation). HOG runs on grayscale with ``upsample`` (default: the
+        configured one); BlazeFace, when configured, ignores ``upsample``.
         """
         h, w = rgb.shape[:2]
         if max_side is not None:
@@ -96,14 +105,18 @@ class FaceEngine:
             if scale >= 1.0
             else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
-        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        rects = self._hog(gray, self.cfg.upsample if upsample is None else upsample)
+        if self._blazeface is not None:
+            found = self._blazeface.detect(small)
+        else:
+            gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+            rects = self._hog(gray, self.cfg.upsample if upsample is None else upsample)
+            found = [(r.top(), r.right(), r.bottom(), r.left()) for r in rects]
         boxes = []
-        for r in rects:
-            top = max(0, round(r.top() / scale))
-            left = max(0, round(r.left() / scale))
-            bottom = min(h, round(r.bottom() / scale))
-            right = min(w, round(r.right() / scale))
+        for b_top, b_right, b_bottom, b_left in found:
+            top = max(0, round(b_top / scale))
+            left = max(0, round(b_left / scale))
+            bottom = min(h, round(b_bottom / scale))
+            right = min(w, round(b_right / scale))
             if bottom - top >= 8 and right - left >= 8:
                 boxes.append((top, right, bottom, left))
         return boxes

@@ -22,7 +22,11 @@ from appliance.settings import Settings
 def make_engine(settings: Settings) -> FaceEngine:
     """The face engine the settings describe (detection size, landmarks when liveness is on)."""
     return FaceEngine(
-        DetectorConfig(width=settings.detect_width, upsample=settings.detect_upsample),
+        DetectorConfig(
+            width=settings.detect_width,
+            upsample=settings.detect_upsample,
+            kind=settings.detector,
+        ),
         landmarks=settings.liveness != "off",
     )
 
