@@ -82,18 +82,18 @@ def parse_source(text: str) -> SourceSpec:
     )
 
 
-def capture_time(pos_ms: float, now: float, last: float) -> float:
+def capture_time(pos_ms: float, now: float, last: float, max_age_s: float = 1.0) -> float:
     """A live frame's time (monotonic seconds): when it was captured, not when it was read.
 
     A V4L2 camera stamps each buffer with the monotonic clock (OpenCV's ``CAP_PROP_POS_MSEC``).
     Frames that waited in the driver's queue while the pipeline held the interpreter (a dlib
     encoding does) are read in a burst; their own stamps keep them apart, which liveness and
     catching up (FrameSlot) need. A stamp that is not a recent monotonic time (other backends,
-    stream time of an RTSP source) is not used: then the time of reading is. Never earlier
-    than ``last``, the previous frame's time.
+    stream time of an RTSP source) or older than ``max_age_s`` is not used: then the time of
+    reading is. Never earlier than ``last``, the previous frame's time.
     """
     stamp = pos_ms / 1000.0
-    t = stamp if 0.0 <= now - stamp <= 1.0 else now
+    t = stamp if 0.0 <= now - stamp <= max_age_s else now
     return max(t, last)
 
 
@@ -133,9 +133,9 @@ class FrameSlot:
         self.caught_up = 0  # frames handed over from the backlog (not the newest)
 
     @property
-    def keeps_backlog(self) -> bool:
-        """True when late frames are worth reading: a pipeline may still ask for them."""
-        return self._backlog_s > 0
+    def backlog_s(self) -> float:
+        """Seconds of frames a pipeline may still ask for (0: only the newest)."""
+        return self._backlog_s
 
     def put(self, frame: Frame, stop: threading.Event) -> bool:
         """Offer a frame; in keep-all mode wait until the previous one was taken."""
@@ -294,7 +294,8 @@ class CameraReader(threading.Thread):
                     t = self._t_base + t
                 else:
                     pos = cap.get(cv2.CAP_PROP_POS_MSEC) if self.spec.kind == "camera" else 0.0
-                    t = capture_time(pos, time.monotonic(), self._t_end)
+                    age = 1.0 + self.slot.backlog_s
+                    t = capture_time(pos, time.monotonic(), self._t_end, age)
                     self._t_end = t
                 if ok:
                     ok, bgr = cap.retrieve()
@@ -318,10 +319,10 @@ class CameraReader(threading.Thread):
 
     def _skip_late(self, start: float, t: float) -> bool:
         """A file played at real speed and more than a frame behind its own clock skips the
-        frame at ``t`` (as a camera would have shown the next one by now), unless the slot keeps
-        a backlog: a pipeline deciding about a face may still want it."""
+        frame at ``t``, as a camera would have shown the next one by now; with a backlog, only
+        when it is older than the backlog (a pipeline deciding about a face may want it)."""
         fps = self.source_fps or 30.0
-        if self.slot.keeps_backlog or time.monotonic() - (start + t) <= 1.0 / fps:
+        if time.monotonic() - (start + t) <= max(1.0 / fps, self.slot.backlog_s):
             return False
         self.frames_skipped += 1
         self._t_end = self._t_base + t

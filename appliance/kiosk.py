@@ -48,10 +48,6 @@ HOUSEKEEPING_S = 0.5
 RETENTION_CHECK_S = 60.0  # is the daily retention job due? is the live frame stale?
 #: Frames in a row that may fail before the kiosk gives up (and systemd restarts it).
 MAX_FRAME_FAILURES = 50
-#: Catching up on missed frames, the pipeline takes one frame per this much stream time: frames
-#: closer together show almost the same face (a liveness pair needs 0.12 s between its frames),
-#: and skipping them is how the pipeline gets back to the present.
-CATCH_UP_STEP_S = 0.1
 
 
 class Kiosk:
@@ -209,7 +205,8 @@ class Kiosk:
         st = self.pipeline.stats
         logger.info(
             "door {} stopped: {} frames skipped late, {} frames read, {} given to the "
-            "pipeline, {} processed, {} full detections, {} encodings",
+            "pipeline, {} processed, {} full detections, {} encodings; {} frames taken from "
+            "the backlog while catching up, {} never given to the pipeline",
             self.s.door_name,
             self.reader.frames_skipped,
             self.reader.frames_read,
@@ -217,6 +214,8 @@ class Kiosk:
             st["processed"],
             st["detections"],
             st["encodings"],
+            self.slot.caught_up,
+            self.slot.dropped,
         )
 
     # --- the frame loop ----------------------------------------------------------------------
@@ -225,7 +224,9 @@ class Kiosk:
         failures = 0
         first = True
         while not self.stop_event.is_set():
-            frame = self.slot.get(timeout=0.5, after=self._catch_up_after(), step_s=CATCH_UP_STEP_S)
+            frame = self.slot.get(
+                timeout=0.5, after=self._catch_up_after(), step_s=self.pipeline.catch_up_step_s
+            )
             if frame is None:
                 if self.slot.closed:
                     break
@@ -257,7 +258,7 @@ class Kiosk:
     def _catch_up_after(self) -> float | None:
         """While a face is being decided: the frame time to continue after (the slot then hands
         over the frames the pipeline fell behind on, in order); else None, the newest frame."""
-        return self._last_t if self.pipeline.deciding else None
+        return self._last_t if self.pipeline.catching_up else None
 
     def _decide(self, frame) -> None:
         """One frame through the pipeline; its decisions to the door and the entry log."""

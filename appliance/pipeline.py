@@ -32,6 +32,15 @@ from appliance.track_decision import Context, Liveness, Rules
 #: the same picture, so every other one carries the new information at half the cost. Once
 #: its vote agreed and it waits for liveness, re-encodings are paced by their cost (cadence.py).
 PENDING_ENCODE_MS = 50.0
+#: Catching up on missed frames (appliance/camera.py FrameSlot) helps a face's first moments in
+#: view: its first good frames may be gone before a slow CPU has encoded one. A face still
+#: undecided after this long (frame time) is followed on the newest frames again.
+CATCH_UP_TRACK_S = 1.5
+#: Catching up, one frame per this much frame time: frames closer together show almost the same
+#: face (a liveness pair needs 0.12 s between its frames) ...
+CATCH_UP_STEP_S = 0.1
+#: ... or this much after a frame that matched nobody
+CATCH_UP_POOR_STEP_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,7 @@ class Pipeline:
         self.encode_pace = Pace()
         #: this frame's landmarks and crop per track, as given to the liveness check
         self._observed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._prev_bgr: np.ndarray | None = None  # the last frame liveness looked at
         self.stats = {"frames": 0, "processed": 0, "detections": 0, "encodings": 0}
 
     # --- gallery ---------------------------------------------------------------------------
@@ -145,6 +155,35 @@ class Pipeline:
     def deciding(self) -> bool:
         """A face in view is still being decided (voting, or waiting for liveness)."""
         return any(tr.state.pending for tr in self.tracker.active())
+
+    def _catching_up(self) -> list[Track]:
+        return [
+            tr
+            for tr in self.tracker.active()
+            if tr.state.pending
+            and box_height(tr.box) >= self.s.min_face_px
+            and tr.last_seen - tr.first_seen < CATCH_UP_TRACK_S
+        ]
+
+    @property
+    def catch_up_step_s(self) -> float:
+        """How far (frame time) to step through missed frames: :data:`CATCH_UP_STEP_S` after a
+        frame whose encoding named someone (its neighbours show the face as well), or before
+        the first encoding; :data:`CATCH_UP_POOR_STEP_S` after one that named nobody (poor
+        frames come in runs: a turned or blurred face; move on towards the present)."""
+        poor = all(
+            tr.state.matches and tr.state.matches[-1].person_id is None
+            for tr in self._catching_up()
+        )
+        return CATCH_UP_POOR_STEP_S if poor else CATCH_UP_STEP_S
+
+    @property
+    def catching_up(self) -> bool:
+        """Whether the frames the pipeline fell behind on are still worth working through: a
+        face in view is being decided, large enough to encode, and has been in view (frame
+        time) for less than :data:`CATCH_UP_TRACK_S`. A face that cannot be decided (too small,
+        a vote that never agrees) must not keep the whole door behind the present."""
+        return bool(self._catching_up())
 
     def process(self, bgr: np.ndarray, t: float, *, hold: str | None = None) -> FrameReport:
         """Run one frame (frame time ``t``, monotonic seconds) and return what it decided.
@@ -251,6 +290,11 @@ class Pipeline:
             if tr.state.needs_liveness and box_height(box) >= self.s.min_face_px
         ]
         self._observed = {}
+        prev, self._prev_bgr = self._prev_bgr, bgr
+        # a face whose pixels did not change at all since the last frame (a frozen source, a
+        # still picture replayed) shows no motion: only the detector's box drifts on it, and
+        # landmarks placed from a drifting box must not count as a face bending
+        need = [(tr, box) for tr, box in need if not _frozen(prev, bgr, box)]
         if need:
             for (tr, box), pts in zip(
                 need, self.engine.landmarks(rgb, [b for _, b in need]), strict=True
@@ -319,6 +363,16 @@ class Pipeline:
         if tr.state.granted_person:
             return True
         return False if tr.state.logged else None
+
+
+def _frozen(prev: np.ndarray | None, bgr: np.ndarray, box: Box) -> bool:
+    """True when the face region of ``bgr`` is bit-identical to the same region of ``prev``: a
+    camera's own noise never repeats a picture exactly."""
+    if prev is None or prev.shape != bgr.shape:
+        return False
+    top, right, bottom, left = box
+    region = (slice(max(0, top), max(0, bottom)), slice(max(0, left), max(0, right)))
+    return bool(np.array_equal(prev[region], bgr[region]))
 
 
 def _crop(bgr: np.ndarray, box: Box, pad: float = 0.25) -> np.ndarray:

@@ -166,3 +166,51 @@ def test_a_tracked_small_face_is_re_found_in_every_frame_of_the_first_window(eng
         top, right, bottom, left = found
         assert abs((top + bottom) / 2 - (box[0] + box[2]) / 2) < (box[2] - box[0])
         box = found
+
+
+def test_a_face_too_small_to_encode_does_not_keep_the_kiosk_catching_up(engine, clip_frames):
+    """A tracked face under FACEGATE_MIN_FACE_PX is never encoded, so nothing about it can be
+    decided: it must not hold the kiosk in the past (found in review). The clip's first face is
+    43-52 px tall."""
+    from appliance.pipeline import Pipeline
+
+    fps, frames = clip_frames
+    pipeline = Pipeline(load_settings(liveness="off", min_face_px=60), engine)
+    tracked = []
+    for i, bgr in enumerate(frames[:20]):
+        report = pipeline.process(bgr, i / fps)
+        tracked.append(bool(report.labels))
+        assert report.encoded == 0
+    assert all(tracked[-5:]), "the small face is followed by the tracker"
+    assert not pipeline.catching_up
+
+
+def test_catching_up_ends_for_a_face_undecided_for_long(
+    engine, enrolled_template, tmp_path, clip_frames
+):
+    """A face still undecided after CATCH_UP_TRACK_S of frame time (here: voted for, but a
+    still picture that liveness never calls live) stops holding the kiosk in the past."""
+    from appliance.faces import MODEL_NAME
+    from appliance.liveness import MotionLiveness
+    from appliance.match import Gallery, background_cohort
+    from appliance.pipeline import CATCH_UP_TRACK_S, Pipeline
+
+    settings = load_settings(data_dir=copy_data(enrolled_template[0], tmp_path / "data"))
+    db = store.open_db(settings.db_path)
+    for ext, pid in person_ids(settings).items():
+        if ext not in ("lin_manuel_miranda", "alex_lacamoire"):
+            store.delete_person(db, pid)
+    gallery = Gallery(store.load_gallery_rows(db, MODEL_NAME), background_cohort(True))
+    fps, frames = clip_frames
+    pipeline = Pipeline(settings, engine, liveness=MotionLiveness())
+    pipeline.set_gallery(gallery)
+    pipeline.process(frames[2], 0.0)
+    assert pipeline.catching_up  # a new face, not yet decided
+    t, i = 0.0, 0
+    while t <= CATCH_UP_TRACK_S:
+        i += 1
+        t = i / fps
+        pipeline.process(frames[2], t)  # the same picture: no motion, liveness stays unsure
+    states = [(tr.state.logged, tr.state.voted is not None) for tr in pipeline.tracker.active()]
+    assert any(tr.state.pending for tr in pipeline.tracker.active()), states
+    assert not pipeline.catching_up

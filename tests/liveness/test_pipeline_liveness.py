@@ -103,3 +103,18 @@ def test_photo_swapped_for_the_attackers_own_face_is_not_granted(
     spec = AttackSpec(kind="rigid", face_px=90, seconds=0.8, seed=78)
     outcomes = play(engine, gallery, swap_frames(engine, photo, box, attacker, spec), "motion")
     assert not [o for o, _ in outcomes if o.granted]
+
+
+def test_a_frozen_picture_of_an_enrolled_face_is_never_let_in(engine, gallery, clip_path):
+    """A source that repeats one picture (a frozen camera, a still replayed): the face's pixels
+    never change, but the detector's box drifts a little on each search around it, and landmarks
+    placed from a drifting box bent "like a face" (1.51x jitter on the clip's 52 px face; found
+    while measuring issue 12). Unchanged pixels are no evidence of life."""
+    still = list(video_frames(clip_path))[2]
+    frames = [still] * int(3.5 * 29.97)  # past the liveness timeout
+    without = play(engine, gallery, frames, "off", fps=29.97)
+    assert [o.person_name for o, _ in without if o.granted] == ["lin_manuel_miranda"], (
+        "the frozen picture must fool recognition alone, or the test proves nothing"
+    )
+    with_motion = play(engine, gallery, frames, "motion", fps=29.97)
+    assert not [o for o, _ in with_motion if o.granted]
