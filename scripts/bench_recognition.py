@@ -23,6 +23,9 @@ Strategies compared: one global threshold, and per-person thresholds from the ga
 first (old academic sets are 92x112; a door camera sees the face larger).
 
     python scripts/bench_recognition.py /work/data/faces/yale /work/data/faces/orl ...
+
+The face engine is the one the settings describe (``FACEGATE_DETECTOR=blazeface`` detects the
+enrolment and probe photos with BlazeFace; probe embeddings are cached per detector).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from appliance.faces import MODEL_NAME, FaceEngine
 from appliance.image_files import is_image_file
 from appliance.match import Gallery, Match, background_cohort
 from appliance.settings import load_settings
+from appliance.startup import make_engine
 from appliance.vote import vote
 
 CACHE = Path.home() / ".cache" / "facegate" / "bench_recognition"
@@ -88,8 +92,11 @@ def probe_embedding(engine: FaceEngine, data: bytes) -> np.ndarray | None:
 def cached_embeddings(engine, files: list[Path], min_side: int) -> dict[Path, np.ndarray | None]:
     CACHE.mkdir(parents=True, exist_ok=True)
     out = {}
+    kind = engine.cfg.kind
     for f in files:
-        key = hashlib.sha1(f"{f.resolve()}|{f.stat().st_size}|{min_side}".encode()).hexdigest()
+        # HOG's entries keep the key they had before the detector was a setting
+        tag = f"{f.resolve()}|{f.stat().st_size}|{min_side}" + ("" if kind == "hog" else f"|{kind}")
+        key = hashlib.sha1(tag.encode()).hexdigest()
         cf = CACHE / f"{key}.npy"
         if cf.exists():
             arr = np.load(cf)
@@ -357,6 +364,7 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
     ]
     return {
         "set": str(root),
+        "detector": engine.cfg.kind,
         "identities": len(names),
         "enrolled": enrolled,
         "enrolled_ok": len(enrolled_ok),
@@ -422,7 +430,8 @@ def main() -> None:
     args = ap.parse_args()
     logger.remove()
     sets = args.sets or [fixtures_root() / "people"]
-    engine = FaceEngine()
+    engine = make_engine(load_settings(data_dir=Path(tempfile.mkdtemp()) / "data"))
+    print(f"detector: {engine.cfg.kind}")
     results = []
     for root in sets:
         print(f"== {root}")
