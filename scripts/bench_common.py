@@ -21,20 +21,23 @@ def fixtures_root() -> Path:
 def enrolled_gallery(people: list[str], *, door_cohort: bool = False, **overrides):
     """Enrol ``people`` from the fixtures into a temporary store; return (settings, gallery).
 
+    The face engine is the one the settings describe (``FACEGATE_DETECTOR`` applies).
+
     ``door_cohort``: the gallery carries the shipped background cohort when the settings turn it
     on, as the door's does (appliance/gallery_feed.py); else no background cohort."""
     from loguru import logger
 
     from appliance import store
     from appliance.enroll import enrol
-    from appliance.faces import MODEL_NAME, FaceEngine
+    from appliance.faces import MODEL_NAME
     from appliance.match import Gallery, background_cohort
     from appliance.settings import load_settings
+    from appliance.startup import make_engine
 
     logger.remove()
     settings = load_settings(data_dir=Path(tempfile.mkdtemp()) / "data", **overrides)
     db = store.open_db(settings.db_path)
-    engine = FaceEngine()
+    engine = make_engine(settings)  # FACEGATE_DETECTOR applies, as at the door
     for person in people:
         folder = fixtures_root() / "people" / person
         photos = [(str(p), p.read_bytes()) for p in sorted(folder.iterdir())]

@@ -22,7 +22,10 @@ as seen at 30 fps and at 15 fps (landmarks of every second frame).
   which frames get encoded and by the machine's load. The added delay of the first grant on the
   clip, and of each granted track after its vote agreed.
 
-    python scripts/bench_liveness.py [--quick] [--modes motion strict]
+    python scripts/bench_liveness.py [--quick] [--modes motion strict] [--name bench_liveness]
+
+The face engine is the one the settings describe: ``FACEGATE_DETECTOR=blazeface`` runs the
+whole-frame search with BlazeFace (results record which detector ran).
 """
 
 from __future__ import annotations
@@ -228,14 +231,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a quarter of the attack set")
     ap.add_argument("--modes", nargs="+", default=["motion", "strict"])
+    ap.add_argument("--name", default="bench_liveness", help="results file name")
     args = ap.parse_args()
 
-    from appliance.faces import FaceEngine
+    from appliance.startup import make_engine
     from tests.liveness.attacks import video_frames
 
     settings, gallery = enrolled_gallery(PEOPLE, pin_factory="mock")
     _, clip_gallery = enrolled_gallery(CLIP_PEOPLE, pin_factory="mock")
-    engine = FaceEngine()
+    # landmarks on whatever FACEGATE_LIVENESS says: every mode but "off" needs them here
+    engine = make_engine(settings.model_copy(update={"liveness": "motion"}))
+    print(f"detector: {settings.detector}")
     clip = list(video_frames(fixtures_root() / "video" / "short_hamilton_clip.mp4"))
 
     print("bona fide: the fixture clip")
@@ -342,8 +348,10 @@ def main() -> None:
     for run in clip_runs.values():
         run.pop("obs", None)
     path = write_results(
-        "bench_liveness",
+        args.name,
         {
+            "detector": settings.detector,
+            "quick": args.quick,
             "attacks": attacks,
             "iapar_off": iapar_off,
             "clip": clip_runs,

@@ -23,6 +23,9 @@ Strategies compared: one global threshold, and per-person thresholds from the ga
 first (old academic sets are 92x112; a door camera sees the face larger).
 
     python scripts/bench_recognition.py /work/data/faces/yale /work/data/faces/orl ...
+
+The face engine is the one the settings describe (``FACEGATE_DETECTOR=blazeface`` detects the
+enrolment and probe photos with BlazeFace; probe embeddings are cached per detector).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from appliance.faces import MODEL_NAME, FaceEngine
 from appliance.image_files import is_image_file
 from appliance.match import Gallery, Match, background_cohort
 from appliance.settings import load_settings
+from appliance.startup import make_engine
 from appliance.vote import vote
 
 CACHE = Path.home() / ".cache" / "facegate" / "bench_recognition"
@@ -88,8 +92,11 @@ def probe_embedding(engine: FaceEngine, data: bytes) -> np.ndarray | None:
 def cached_embeddings(engine, files: list[Path], min_side: int) -> dict[Path, np.ndarray | None]:
     CACHE.mkdir(parents=True, exist_ok=True)
     out = {}
+    kind = engine.cfg.kind
     for f in files:
-        key = hashlib.sha1(f"{f.resolve()}|{f.stat().st_size}|{min_side}".encode()).hexdigest()
+        # HOG's entries keep the key they had before the detector was a setting
+        tag = f"{f.resolve()}|{f.stat().st_size}|{min_side}" + ("" if kind == "hog" else f"|{kind}")
+        key = hashlib.sha1(tag.encode()).hexdigest()
         cf = CACHE / f"{key}.npy"
         if cf.exists():
             arr = np.load(cf)
@@ -118,7 +125,7 @@ def condition_of(path: Path, ids: dict[str, list[Path]]) -> str | None:
     return stem if shared >= 2 else None
 
 
-def run_set(root: Path, engine: FaceEngine, args) -> dict:
+def run_set(root: Path, engine: FaceEngine, args, enrol_engine: FaceEngine | None = None) -> dict:
     ids = identities(root)
     names = list(ids)
     enrolled = names[0 :: args.every]
@@ -146,7 +153,7 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
         enrol_files[name] = files
         res = enrol(
             db,
-            engine,
+            enrol_engine or engine,
             settings,
             [(str(f), photo_bytes(f, args.min_side)) for f in files],
             name=name,
@@ -336,16 +343,17 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
 
     # the closest strangers: who they were taken for, at what distance and margin
     near = np.argsort(strg.distance)[:5] if len(strg.distance) else []
+    str_ratio = thresholds.cohort_ratio(str_m, background=str_bg)
     closest = [
         {
             "stranger": str_files[i].parent.name + "/" + str_files[i].name,
             "taken_for": order[int(strg.best[i])],
             "distance": round(float(strg.distance[i]), 3),
             "margin": round(float(strg.margin[i]), 3),
+            "ratio": round(float(str_ratio[i]), 3),
         }
         for i in near
     ]
-    str_ratio = thresholds.cohort_ratio(str_m, background=str_bg)
     let_in = [
         {
             "stranger": str_files[i].parent.name + "/" + str_files[i].name,
@@ -357,6 +365,8 @@ def run_set(root: Path, engine: FaceEngine, args) -> dict:
     ]
     return {
         "set": str(root),
+        "detector": engine.cfg.kind,
+        "enrol_detector": (enrol_engine or engine).cfg.kind,
         "identities": len(names),
         "enrolled": enrolled,
         "enrolled_ok": len(enrolled_ok),
@@ -418,15 +428,25 @@ def main() -> None:
     ap.add_argument(
         "--strong", type=float, help="strong single-vote distance (settings' default; 0 = off)"
     )
+    ap.add_argument(
+        "--enrol-detector",
+        choices=["hog", "blazeface"],
+        help="detector for the enrolment photos (the settings' FACEGATE_DETECTOR)",
+    )
     ap.add_argument("--name", default="bench_recognition", help="results file name")
     args = ap.parse_args()
     logger.remove()
     sets = args.sets or [fixtures_root() / "people"]
-    engine = FaceEngine()
+    settings = load_settings(data_dir=Path(tempfile.mkdtemp()) / "data")
+    engine = make_engine(settings)
+    enrol_engine = None
+    if args.enrol_detector and args.enrol_detector != engine.cfg.kind:
+        enrol_engine = make_engine(settings.model_copy(update={"detector": args.enrol_detector}))
+    print(f"detector: {engine.cfg.kind}, enrolment: {(enrol_engine or engine).cfg.kind}")
     results = []
     for root in sets:
         print(f"== {root}")
-        r = run_set(root, engine, args)
+        r = run_set(root, engine, args, enrol_engine)
         results.append(r)
         op, z = r["operating_point"], r["zero_far"]
         print(

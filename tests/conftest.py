@@ -69,10 +69,14 @@ def settings(data_dir: Path):
 
 @pytest.fixture(scope="session")
 def engine():
-    """One FaceEngine (the dlib models) for the whole session."""
-    from appliance.faces import FaceEngine
+    """One FaceEngine (the dlib models) for the whole session.
 
-    return FaceEngine()
+    Its whole-frame detector is HOG unless ``FACEGATE_TEST_DETECTOR`` names another
+    (``FACEGATE_TEST_DETECTOR=blazeface pytest tests/liveness``: the photo attacks as BlazeFace
+    finds them); ``FACEGATE_DETECTOR`` itself is cleared for every test."""
+    from appliance.faces import DetectorConfig, FaceEngine
+
+    return FaceEngine(DetectorConfig(kind=os.environ.get("FACEGATE_TEST_DETECTOR", "hog")))
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 300):
