@@ -18,13 +18,14 @@ def fixtures_root() -> Path:
     return Path(override) if override else (REPO.parent / "shared" / "fixtures").resolve()
 
 
-def enrolled_gallery(people: list[str], *, door_cohort: bool = False, **overrides):
+def enrolled_gallery(people: list[str], *, door_cohort: bool = True, **overrides):
     """Enrol ``people`` from the fixtures into a temporary store; return (settings, gallery).
 
     The face engine is the one the settings describe (``FACEGATE_DETECTOR`` applies).
 
-    ``door_cohort``: the gallery carries the shipped background cohort when the settings turn it
-    on, as the door's does (appliance/gallery_feed.py); else no background cohort."""
+    ``door_cohort`` (default): the gallery carries the shipped background cohort when the
+    settings turn it on, as the door's does (appliance/gallery_feed.py), so a bench measures the
+    door as it runs; False: no background cohort."""
     from loguru import logger
 
     from appliance import store
