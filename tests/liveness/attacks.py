@@ -19,7 +19,7 @@ import numpy as np
 FPS = 29.97
 FRAME_SIZE = (640, 360)  # (width, height), the fixture clip's
 
-AttackKind = Literal["rigid", "perspective"]
+AttackKind = Literal["rigid", "perspective", "still"]  # still: a print on a stand
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,18 @@ def _hand_path(spec: AttackSpec, rng: np.random.Generator) -> dict[str, np.ndarr
     tremor_hz = rng.uniform(8.0, 12.0)
     tremor = np.sin(2 * np.pi * tremor_hz * t + rng.uniform(0, 2 * np.pi))
     tilt = spec.max_tilt_deg if spec.kind == "perspective" else 0.0
+    if spec.kind == "still":  # propped up, not held: only the light and the sensor change
+        zero = np.zeros(n)
+        gain = 1.0 + 0.02 * rng.standard_normal(n)
+        return {
+            "tx": zero,
+            "ty": zero,
+            "roll": zero,
+            "yaw": zero,
+            "pitch": zero,
+            "scale": zero + 1,
+            "gain": gain,
+        }
     return {
         "tx": 60 * _smooth_walk(rng, n, 12) + 0.8 * tremor,  # pixels
         "ty": 35 * _smooth_walk(rng, n, 12) + 0.8 * np.roll(tremor, 3),

@@ -118,3 +118,19 @@ def test_a_frozen_picture_of_an_enrolled_face_is_never_let_in(engine, gallery, c
     )
     with_motion = play(engine, gallery, frames, "motion", fps=29.97)
     assert not [o for o, _ in with_motion if o.granted]
+
+
+@pytest.mark.parametrize("face_px", [55, 105])
+def test_a_print_propped_up_still_is_never_let_in(engine, gallery, lin_photo, face_px):
+    """No hand, no motion: only the camera's noise, JPEG and the light change between frames,
+    and the detector's box still drifts around the face (see the frozen-picture test)."""
+    from tests.liveness.attacks import AttackSpec
+
+    photo = load_photo(lin_photo)
+    box = engine.detect(photo, max_side=1024)[0]
+    spec = AttackSpec(kind="still", face_px=face_px, seconds=3.5, seed=21)
+    without = play(engine, gallery, attack_frames(photo, box, spec), "off")
+    assert [o.person_name for o, _ in without if o.granted] == ["lin_manuel_miranda"]
+    with_motion = play(engine, gallery, attack_frames(photo, box, spec), "motion")
+    assert not [o for o, _ in with_motion if o.granted]
+    assert [o.reason for o, _ in with_motion] == ["liveness_failed"]
