@@ -146,7 +146,6 @@ class EventWriter(threading.Thread):
                         backoff = 0.0
                         self.last_error = None
                     except Exception as exc:  # disk full, I/O error: keep the rows, retry
-                        self.failures += 1
                         error = f"{type(exc).__name__}: {exc}"
                         if error != self.last_error:
                             logger.error(
@@ -154,7 +153,9 @@ class EventWriter(threading.Thread):
                                 error,
                                 len(self._pending),
                             )
+                        # the error first: whoever sees the failure counted can read it
                         self.last_error = error
+                        self.failures += 1
                         if db is not None:
                             db.conn.close()
                             db = None
