@@ -30,27 +30,14 @@ RESULTS = REPO / "scripts" / "results" / "bench_sync.json"
 
 def central_process(conn, stop) -> None:
     """Child: PostgreSQL + migrations + gateway; sends the URL and keys, runs until stopped."""
-    from tests.supabase_gateway import (
-        Gateway,
-        ThrowawayPostgres,
-        bootstrap_central,
-        find_pg_bindir,
-    )
+    from tests.supabase_gateway import PostgresMissing, central_stack
 
-    bindir = find_pg_bindir()
-    if bindir is None:
-        conn.send({"error": "PostgreSQL server binaries not found"})
-        return
-    pg = ThrowawayPostgres(bindir).start()
     try:
-        dsn = pg.create_database("central")
-        bootstrap_central(dsn)
-        gw = Gateway(dsn).start()
-        conn.send({"url": gw.url, "anon": gw.anon_key, "service": gw.service_role_key, "dsn": dsn})
-        stop.wait()
-        gw.close()
-    finally:
-        pg.stop()
+        with central_stack() as (_, info):
+            conn.send(info)
+            stop.wait()
+    except PostgresMissing as exc:  # raised before anything started
+        conn.send({"error": str(exc)})
 
 
 class RssSampler:

@@ -83,33 +83,25 @@ class Proc:
 
 def central_process(conn) -> None:
     """Child: PostgreSQL + migrations + gateway; obeys "cut", "restore" and "stop"."""
-    from tests.supabase_gateway import Gateway, ThrowawayPostgres, bootstrap_central, find_pg_bindir
+    from tests.supabase_gateway import PostgresMissing, central_stack
 
-    bindir = find_pg_bindir()
-    if bindir is None:
-        conn.send({"error": "PostgreSQL server binaries not found (install `postgresql`)"})
-        return
-    pg = ThrowawayPostgres(bindir).start()
     try:
-        dsn = pg.create_database("central")
-        bootstrap_central(dsn)
-        gw = Gateway(dsn).start()
-        conn.send({"url": gw.url, "anon": gw.anon_key, "service": gw.service_role_key, "dsn": dsn})
-        while True:
-            try:
-                cmd = conn.recv()
-            except EOFError:
-                break
-            if cmd == "cut":
-                gw.stop()  # listening socket closed, open connections cut: connection refused
-            elif cmd == "restore":
-                gw.start()
-            else:
-                break
-            conn.send(cmd)
-        gw.close()
-    finally:
-        pg.stop()
+        with central_stack() as (gw, info):
+            conn.send(info)
+            while True:
+                try:
+                    cmd = conn.recv()
+                except EOFError:
+                    break
+                if cmd == "cut":
+                    gw.stop()  # listening socket closed, open connections cut: refused
+                elif cmd == "restore":
+                    gw.start()
+                else:
+                    break
+                conn.send(cmd)
+    except PostgresMissing as exc:  # raised before anything started
+        conn.send({"error": str(exc)})
 
 
 class CentralPeople:

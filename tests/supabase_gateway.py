@@ -207,6 +207,34 @@ def bootstrap_central(dsn: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[s
     return [p.name for p in files]
 
 
+class PostgresMissing(RuntimeError):
+    """No PostgreSQL server binaries on this machine."""
+
+
+@contextmanager
+def central_stack() -> Iterator[tuple[Gateway, dict[str, str]]]:
+    """A throwaway cluster with the central migrations applied and the gateway in front of it:
+    yields the gateway and what a client needs (url, anon and service keys, dsn); everything
+    is stopped on exit. :class:`PostgresMissing` when the server binaries are not installed."""
+    bindir = find_pg_bindir()
+    if bindir is None:
+        raise PostgresMissing("PostgreSQL server binaries not found (install `postgresql`)")
+    pg = ThrowawayPostgres(bindir).start()
+    try:
+        dsn = pg.create_database("central")
+        bootstrap_central(dsn)
+        gw = Gateway(dsn).start()
+        try:
+            yield (
+                gw,
+                {"url": gw.url, "anon": gw.anon_key, "service": gw.service_role_key, "dsn": dsn},
+            )
+        finally:
+            gw.close()
+    finally:
+        pg.stop()
+
+
 # --- the gateway ---------------------------------------------------------------------------------
 
 
