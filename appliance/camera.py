@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from math import inf
 from pathlib import Path
 
 import cv2
@@ -179,12 +180,10 @@ class FrameSlot:
                 self._cond.wait(timeout)
             if not self._frames:
                 return None
-            if after is not None and self._backlog_s > 0:
-                while len(self._frames) > 1 and self._frames[0].t < after + step_s:
-                    self._pop_left(dropped=True)
-            else:
-                while len(self._frames) > 1:
-                    self._pop_left(dropped=True)
+            # catching up: drop what is before the frame asked for; else all but the newest
+            keep_from = after + step_s if after is not None and self._backlog_s > 0 else inf
+            while len(self._frames) > 1 and self._frames[0].t < keep_from:
+                self._pop_left(dropped=True)
             self.caught_up += len(self._frames) > 1
             frame = self._pop_left(dropped=False)
             self._cond.notify_all()

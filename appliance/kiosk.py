@@ -224,9 +224,11 @@ class Kiosk:
         failures = 0
         first = True
         while not self.stop_event.is_set():
-            frame = self.slot.get(
-                timeout=0.5, after=self._catch_up_after(), step_s=self.pipeline.catch_up_step_s
-            )
+            # while a new face is being decided: the frames the pipeline fell behind on, in
+            # order, from the one after the frame last decided; else the newest
+            step = self.pipeline.catch_up_step()
+            after = None if step is None else self._last_t
+            frame = self.slot.get(timeout=0.5, after=after, step_s=step or 0.0)
             if frame is None:
                 if self.slot.closed:
                     break
@@ -254,11 +256,6 @@ class Kiosk:
                 if failures >= MAX_FRAME_FAILURES:
                     raise
                 self.notifier.pet()  # the loop is alive; MAX_FRAME_FAILURES ends a bad run
-
-    def _catch_up_after(self) -> float | None:
-        """While a face is being decided: the frame time to continue after (the slot then hands
-        over the frames the pipeline fell behind on, in order); else None, the newest frame."""
-        return self._last_t if self.pipeline.catching_up else None
 
     def _decide(self, frame) -> None:
         """One frame through the pipeline; its decisions to the door and the entry log."""

@@ -165,16 +165,16 @@ class Pipeline:
             and tr.last_seen - tr.first_seen < CATCH_UP_TRACK_S
         ]
 
-    @property
-    def catch_up_step_s(self) -> float:
-        """How far (frame time) to step through missed frames: :data:`CATCH_UP_STEP_S` after a
-        frame whose encoding named someone (its neighbours show the face as well), or before
-        the first encoding; :data:`CATCH_UP_POOR_STEP_S` after one that named nobody (poor
-        frames come in runs: a turned or blurred face; move on towards the present)."""
-        poor = all(
-            tr.state.matches and tr.state.matches[-1].person_id is None
-            for tr in self._catching_up()
-        )
+    def catch_up_step(self) -> float | None:
+        """How far (frame time) to step through missed frames, or None when they are not worth
+        working through (see :attr:`catching_up`): :data:`CATCH_UP_STEP_S` after a frame whose
+        encoding named someone (its neighbours show the face as well), or before the first
+        encoding; :data:`CATCH_UP_POOR_STEP_S` after one that named nobody (poor frames come in
+        runs: a turned or blurred face; move on towards the present)."""
+        tracks = self._catching_up()
+        if not tracks:
+            return None
+        poor = all(tr.state.matches and tr.state.matches[-1].person_id is None for tr in tracks)
         return CATCH_UP_POOR_STEP_S if poor else CATCH_UP_STEP_S
 
     @property
