@@ -79,21 +79,44 @@ def engine():
     return FaceEngine(DetectorConfig(kind=os.environ.get("FACEGATE_TEST_DETECTOR", "hog")))
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 300):
-    """Run ``python -m appliance ARGS`` from the repository root; returns CompletedProcess."""
-    import subprocess
-    import sys
-
+def _cli_env(env: dict | None) -> dict[str, str]:
+    """This environment without the caller's FACEGATE_* variables (but the fixtures'), plus
+    ``env``, with the repository importable."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
     if "FACEGATE_FIXTURES" in os.environ:
         full_env["FACEGATE_FIXTURES"] = os.environ["FACEGATE_FIXTURES"]
     full_env["PYTHONPATH"] = str(REPO_ROOT)
     full_env.update(env or {})
+    return full_env
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300):
+    """Run ``python -m appliance ARGS`` from the repository root; returns CompletedProcess."""
+    import subprocess
+    import sys
+
     return subprocess.run(
         [sys.executable, "-m", "appliance", *args],
         cwd=REPO_ROOT,
-        env=full_env,
+        env=_cli_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def start_cli(*args: str, env: dict | None = None, stdout: int | None = None, **popen):
+    """Start ``python -m appliance ARGS`` in the background, environment as :func:`run_cli`;
+    stderr is piped (text), stdout discarded unless ``stdout`` says otherwise."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "appliance", *args],
+        cwd=REPO_ROOT,
+        env=_cli_env(env),
+        stdout=subprocess.DEVNULL if stdout is None else stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )

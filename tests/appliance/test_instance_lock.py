@@ -16,7 +16,7 @@ from appliance.backup import BackupError, backup, restore
 from appliance.camera import SourceError
 from appliance.kiosk import Kiosk
 from appliance.settings import load_settings
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, run_cli, start_cli
 
 
 def _wait(predicate, timeout: float) -> None:
@@ -30,21 +30,12 @@ def _wait(predicate, timeout: float) -> None:
 
 def test_second_kiosk_on_the_same_data_folder_stops_at_once(tmp_path, clip_path):
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update(
-        PYTHONPATH=str(REPO_ROOT),
-        FACEGATE_DATA_DIR=str(data),
-        FACEGATE_PIN_FACTORY="mock",
-        FACEGATE_LIVENESS="off",
-    )
-    first = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "run", "--source", str(clip_path)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {
+        "FACEGATE_DATA_DIR": str(data),
+        "FACEGATE_PIN_FACTORY": "mock",
+        "FACEGATE_LIVENESS": "off",
+    }
+    first = start_cli("run", "--source", str(clip_path), env=env)
     lock = data / instance_lock.LOCK_NAME
     try:
         _wait(lambda: lock.exists() and lock.read_text().strip() == str(first.pid), timeout=60)
@@ -156,21 +147,12 @@ def test_a_kiosk_that_fails_to_start_releases_the_lock(tmp_path, engine):
 def test_sigterm_during_start_up_stops_cleanly_and_frees_the_folder(tmp_path, clip_path):
     """systemd may stop the kiosk while its models load: exit 0, lock released, never killed."""
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update(
-        PYTHONPATH=str(REPO_ROOT),
-        FACEGATE_DATA_DIR=str(data),
-        FACEGATE_PIN_FACTORY="mock",
-        FACEGATE_LIVENESS="motion",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "run", "--source", str(clip_path)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {
+        "FACEGATE_DATA_DIR": str(data),
+        "FACEGATE_PIN_FACTORY": "mock",
+        "FACEGATE_LIVENESS": "motion",
+    }
+    proc = start_cli("run", "--source", str(clip_path), env=env)
     lock = data / instance_lock.LOCK_NAME
     try:
         # the lock is the first thing taken; the models load after it

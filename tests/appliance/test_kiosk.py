@@ -8,7 +8,6 @@ import queue
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from appliance.camera import Frame, SourceError
 from appliance.events import EventWriter
 from appliance.kiosk import Kiosk
 from appliance.settings import load_settings
-from tests.conftest import REPO_ROOT
+from tests.conftest import start_cli
 
 
 def _wait(predicate, timeout=20.0, step=0.05):
@@ -149,21 +148,12 @@ def test_full_disk_keeps_events_until_they_can_be_written(tiny_disk):
 
 
 def test_sigterm_stops_cleanly_with_the_relay_safe(tmp_path, clip_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update(
-        PYTHONPATH=str(REPO_ROOT),
-        FACEGATE_DATA_DIR=str(tmp_path / "data"),
-        FACEGATE_PIN_FACTORY="mock",
-        FACEGATE_LIVENESS="off",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "run", "--source", str(clip_path)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {
+        "FACEGATE_DATA_DIR": str(tmp_path / "data"),
+        "FACEGATE_PIN_FACTORY": "mock",
+        "FACEGATE_LIVENESS": "off",
+    }
+    proc = start_cli("run", "--source", str(clip_path), env=env, stdout=subprocess.PIPE)
     try:
         settings = load_settings(data_dir=tmp_path / "data")
         _wait(lambda: settings.db_path.exists(), timeout=60)

@@ -20,7 +20,7 @@ from appliance.kiosk import Kiosk
 from appliance.logs import configure_logging
 from appliance.settings import load_settings
 from tests.appliance.conftest import photos_of
-from tests.conftest import REPO_ROOT
+from tests.conftest import start_cli
 
 PASSWORD = "s3cret-Pw9"
 
@@ -45,22 +45,17 @@ def _all_bytes(folder) -> bytes:
 
 def test_a_camera_password_is_never_logged_nor_stored(tmp_path) -> None:
     data, log_file = tmp_path / "data", tmp_path / "logs" / "facegate.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update(
-        PYTHONPATH=str(REPO_ROOT),
-        FACEGATE_DATA_DIR=str(data),
-        FACEGATE_PIN_FACTORY="mock",
-        FACEGATE_LIVENESS="off",
-        FACEGATE_LOG_FILE=str(log_file),
-        FACEGATE_CAMERA_SOURCE=f"rtsp://door:{PASSWORD}@127.0.0.1:9/stream",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "run"],
-        cwd=REPO_ROOT,
+    env = {
+        "FACEGATE_DATA_DIR": str(data),
+        "FACEGATE_PIN_FACTORY": "mock",
+        "FACEGATE_LIVENESS": "off",
+        "FACEGATE_LOG_FILE": str(log_file),
+        "FACEGATE_CAMERA_SOURCE": f"rtsp://door:{PASSWORD}@127.0.0.1:9/stream",
+    }
+    proc = start_cli(
+        "run",
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
         umask=0o022,  # the usual umask: files would be world-readable unless made private
     )
     try:
