@@ -41,27 +41,15 @@ def build_scheduler(engine: SyncEngine, settings: Settings) -> BackgroundSchedul
         engine.pull()
         engine.push_people()
 
-    scheduler.add_job(
-        _guarded("pull", pull_then_push_people),
-        "interval",
-        seconds=settings.sync_pull_seconds,
-        next_run_time=now,
-        id="pull",
-    )
-    scheduler.add_job(
-        _guarded("push_events", engine.push_events),
-        "interval",
-        seconds=settings.sync_push_seconds,
-        next_run_time=now,
-        id="push_events",
-    )
-    scheduler.add_job(
-        _guarded("heartbeat", engine.heartbeat),
-        "interval",
-        seconds=settings.sync_heartbeat_seconds,
-        next_run_time=now,
-        id="heartbeat",
-    )
+    jobs = [
+        ("pull", pull_then_push_people, settings.sync_pull_seconds),
+        ("push_events", engine.push_events, settings.sync_push_seconds),
+        ("heartbeat", engine.heartbeat, settings.sync_heartbeat_seconds),
+    ]
+    for name, work, seconds in jobs:
+        scheduler.add_job(
+            _guarded(name, work), "interval", seconds=seconds, next_run_time=now, id=name
+        )
     return scheduler
 
 
